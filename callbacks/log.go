@@ -1,0 +1,85 @@
+package callbacks
+
+import (
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/callbacks/errclass"
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// report logs a failed scope once (or a slow statement), and calls OnEnd.
+// db, when not nil, supplies the SQL and must be the statement's own,
+// read before it returns to the caller. It reports whether it logged err.
+func (r *Runtime) report(s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, already error) bool {
+	if r.opts.OnEnd != nil {
+		r.opts.OnEnd(s, err, elapsed)
+	}
+	if err == nil {
+		if r.opts.SlowThreshold > 0 && elapsed > r.opts.SlowThreshold && s.Kind == scope.Statement {
+			if ce := r.log.Check(zapcore.WarnLevel, "slow database statement"); ce != nil {
+				ce.Write(r.fields(s, nil, elapsed, db, zap.Duration("threshold", r.opts.SlowThreshold))...)
+			}
+		}
+		return false
+	}
+	if already != nil && errors.Is(err, already) {
+		return false // a nested statement logged it
+	}
+	cat := errclass.Classify(err)
+	msg := "database statement failed"
+	if s.Kind == scope.Transaction {
+		msg = "database transaction failed"
+	}
+	if ce := r.log.Check(levelOf(cat), msg); ce != nil {
+		ce.Write(r.fields(s, err, elapsed, db, zap.String("category", string(cat)), zap.String("code", errclass.Code(err)))...)
+	}
+	return true
+}
+
+func (r *Runtime) fields(s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, extra ...zap.Field) []zap.Field {
+	f := make([]zap.Field, 0, 12+len(extra))
+	f = append(f, extra...)
+	if err != nil {
+		f = append(f, zap.Error(err))
+	}
+	f = append(f,
+		zap.String("operation", s.Op),
+		zap.String("table", s.Table),
+		zap.Duration("duration", elapsed),
+		zap.String("caller", s.Caller),
+		zap.Uint64("scope_id", s.ID),
+		zap.String("source", s.Source),
+	)
+	if s.Parent != nil {
+		f = append(f, zap.Uint64("tx_scope_id", s.Parent.ID))
+	}
+	if db != nil && db.Statement != nil {
+		f = append(f, zap.Int64("rows", db.RowsAffected))
+		if sql := db.Statement.SQL.String(); sql != "" {
+			if r.opts.LogParams {
+				sql = db.Dialector.Explain(sql, db.Statement.Vars...)
+			}
+			f = append(f, zap.String("sql", sql))
+		}
+	}
+	return f
+}
+
+// levelOf: a missing row is routine, bad input is the caller's, the rest
+// is the database's or ours.
+func levelOf(c errclass.Category) zapcore.Level {
+	switch c {
+	case errclass.NotFound, errclass.Canceled:
+		return zapcore.DebugLevel
+	case errclass.UniqueViolation, errclass.ForeignKeyViolation, errclass.NotNullViolation,
+		errclass.CheckViolation, errclass.InvalidData, errclass.Syntax, errclass.UndefinedObject,
+		errclass.ReadOnly, errclass.PermissionDenied, errclass.Deadlock, errclass.SerializationFailure:
+		return zapcore.WarnLevel
+	}
+	return zapcore.ErrorLevel
+}

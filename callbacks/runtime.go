@@ -1,0 +1,189 @@
+package callbacks
+
+import (
+	"database/sql"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// Op is the kind of statement a GORM callback chain runs.
+type Op uint8
+
+// The GORM processors gormsession hooks.
+const (
+	OpCreate Op = iota
+	OpQuery
+	OpUpdate
+	OpDelete
+	OpRow
+	OpRaw
+	numOps
+)
+
+var opNames = [numOps]string{"create", "query", "update", "delete", "row", "raw"}
+
+// String returns the operation's name, as used in logs and metrics.
+func (o Op) String() string {
+	if o < numOps {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// GateFunc asks the circuit breaker of source for permission to run one
+// statement or BEGIN. On refusal it returns an error wrapping
+// errclass.ErrCircuitOpen. Otherwise done must be called exactly once with
+// the outcome.
+type GateFunc func(source string) (done func(err error, elapsed time.Duration), err error)
+
+// Options configures a Runtime. The zero value works: no deadlines, no pool
+// timeout, no breaker, a no-op logger.
+type Options struct {
+	Logger    *zap.Logger // nil: zap.NewNop()
+	LogParams bool
+
+	PoolTimeout        time.Duration
+	QueryTimeout       time.Duration
+	OpTimeouts         [numOps]time.Duration // 0: QueryTimeout; <0: none
+	TransactionTimeout time.Duration
+	SlowThreshold      time.Duration
+
+	Registry *scope.Registry // nil: a private one
+	Gate     GateFunc        // nil: never refuses
+	// ConfigurePool is called once for every *sql.DB the runtime meets
+	// (the primary, and each dbresolver source or replica), before use.
+	ConfigurePool func(*sql.DB)
+	// OnEnd, if set, is called once per ended scope (statement or
+	// transaction) with its final error; used for metrics.
+	OnEnd func(s *scope.Scope, err error, elapsed time.Duration)
+}
+
+// Runtime is the state the callbacks share: options, the sources they have
+// seen, the scope registry. Safe for concurrent use.
+type Runtime struct {
+	opts    Options
+	log     *zap.Logger
+	reg     *scope.Registry
+	primary atomic.Pointer[Source]
+
+	mu      sync.Mutex // guards naming of new sources only
+	sources sync.Map   // *sql.DB -> *Source
+	counts  map[string]int
+}
+
+// Source is one database the runtime sends statements to: the primary, or a
+// dbresolver source or replica.
+type Source struct {
+	Name    string
+	DB      *sql.DB
+	waiting atomic.Int64
+}
+
+// Waiting returns the number of callers waiting for a connection of s now.
+func (s *Source) Waiting() int64 { return s.waiting.Load() }
+
+// NewRuntime returns a Runtime for opts.
+func NewRuntime(opts Options) *Runtime {
+	r := &Runtime{opts: opts, log: opts.Logger, reg: opts.Registry, counts: map[string]int{}}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	if r.reg == nil {
+		r.reg = &scope.Registry{}
+	}
+	return r
+}
+
+// Registry returns the scope registry.
+func (r *Runtime) Registry() *scope.Registry { return r.reg }
+
+// Sources returns every source seen so far, sorted by name.
+func (r *Runtime) Sources() []*Source {
+	var out []*Source
+	r.sources.Range(func(_, v any) bool {
+		out = append(out, v.(*Source))
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// AddSource registers db under name (configuring its pool) and returns it.
+// If db is already known, it is renamed. The first source added with
+// primary=true is the primary.
+func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.sources.Load(db); ok {
+		s := v.(*Source)
+		if name != "" && name != s.Name {
+			ns := &Source{Name: name, DB: db}
+			r.sources.Store(db, ns)
+			s = ns
+		}
+		if primary {
+			r.primary.CompareAndSwap(nil, s)
+		}
+		return s
+	}
+	if name == "" {
+		name = r.nextName("pool")
+	}
+	s := &Source{Name: name, DB: db}
+	if r.opts.ConfigurePool != nil {
+		r.opts.ConfigurePool(db)
+	}
+	r.sources.Store(db, s)
+	if primary {
+		r.primary.CompareAndSwap(nil, s)
+	}
+	return s
+}
+
+// Primary returns the primary source, or nil before one is added.
+func (r *Runtime) Primary() *Source { return r.primary.Load() }
+
+func (r *Runtime) nextName(kind string) string {
+	r.counts[kind]++
+	return fmt.Sprintf("%s-%d", kind, r.counts[kind])
+}
+
+// source returns the Source for db, registering it on first sight under
+// the name hint gives ("replica" or "source" from dbresolver's trace mode).
+func (r *Runtime) source(db *sql.DB, hint string) *Source {
+	if v, ok := r.sources.Load(db); ok {
+		return v.(*Source)
+	}
+	r.mu.Lock()
+	if v, ok := r.sources.Load(db); ok {
+		r.mu.Unlock()
+		return v.(*Source)
+	}
+	if hint == "" {
+		hint = "pool"
+	}
+	name := r.nextName(hint)
+	r.mu.Unlock()
+	return r.AddSource(db, name, false)
+}
+
+func (r *Runtime) primaryName() string {
+	if p := r.primary.Load(); p != nil {
+		return p.Name
+	}
+	return "primary"
+}
+
+// Wrap returns the connection pool to install as gorm's ConnPool in place
+// of db: it begins tracked transactions and keeps db.DB() working.
+func (r *Runtime) Wrap(src *Source) *Pool { return &Pool{rt: r, src: src} }
+
+var _ gorm.ConnPool = (*Pool)(nil)

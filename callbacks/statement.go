@@ -1,0 +1,224 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/plugin/dbresolver"
+
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// dbresolver marks the statement's context with its choice when its
+// TraceResolverMode is on; the key is its unexported constant's value.
+const resolverModeKey = dbresolver.ResolverModeKey("dbresolver:resolver_mode_key")
+
+// errCallerGone stands in for an error caused by the caller's own context
+// ending: the breaker ignores it.
+var errCallerGone = context.Canceled
+
+// route says how a statement reaches the database, from Statement.ConnPool.
+type route uint8
+
+const (
+	routeAcquire     route = iota // a pool: take a connection for the statement
+	routePassthrough              // a connection already held (nested, db.Connection, prepared)
+	routeTx                       // inside a transaction
+)
+
+func (r *Runtime) resolve(stmt *gorm.Statement) (*Source, *Tx, route) {
+	switch p := stmt.ConnPool.(type) {
+	case *Pool:
+		return p.src, nil, routeAcquire
+	case *sql.DB:
+		hint, _ := stmt.Context.Value(resolverModeKey).(dbresolver.ResolverMode)
+		return r.source(p, string(hint)), nil, routeAcquire
+	case *connPool:
+		return p.src, nil, routePassthrough
+	case *Tx:
+		if p.implicit {
+			return p.src, nil, routeTx
+		}
+		return p.src, p, routeTx
+	case *gorm.PreparedStmtTX:
+		if t, ok := p.Tx.(*Tx); ok && !t.implicit {
+			return t.src, t, routeTx
+		}
+		return r.Primary(), nil, routeTx
+	case *gorm.PreparedStmtDB:
+		if db, ok := p.ConnPool.(*sql.DB); ok {
+			return r.source(db, ""), nil, routePassthrough
+		}
+		if pp, ok := p.ConnPool.(*Pool); ok {
+			return pp.src, nil, routePassthrough
+		}
+	case gorm.TxCommitter:
+		return r.Primary(), nil, routeTx
+	}
+	return r.Primary(), nil, routePassthrough
+}
+
+// Before opens the statement's scope: deadline, breaker gate, connection.
+// A refusal calls db.AddError, so GORM never sends the statement.
+func (r *Runtime) Before(op Op) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		if db.Error != nil || db.DryRun {
+			return
+		}
+		stmt := db.Statement
+		parent := stmt.Context
+		if parent == nil {
+			parent = context.Background()
+		}
+		src, tx, rt := r.resolve(stmt)
+		if src == nil {
+			return // no primary yet: the plugin is not initialized
+		}
+		now := time.Now()
+		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
+		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Caller: scope.Caller(1), Start: now}
+		if tx != nil {
+			sc.scope.Parent = &tx.scope
+		}
+		r.setDeadline(sc, rt, now)
+		stmt.Context = sc
+		r.reg.Open(&sc.scope)
+		if tx != nil {
+			tx.scope.StatementStarted(sc.scope.Caller)
+		}
+		if rt != routeAcquire {
+			return
+		}
+		if r.opts.Gate != nil {
+			done, err := r.opts.Gate(src.Name)
+			if err != nil {
+				sc.rejected = true
+				db.AddError(err)
+				return
+			}
+			sc.done = done
+		}
+		conn, waited, err := r.acquire(sc, src, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
+		sc.waited = waited
+		if err != nil {
+			sc.rejected = true
+			db.AddError(err)
+			return
+		}
+		sc.conn = conn
+		sc.cp = connPool{conn: conn, src: src}
+		sc.origPool = stmt.ConnPool
+		stmt.ConnPool = &sc.cp
+	}
+}
+
+// setDeadline derives the statement's deadline: the per-call override, else
+// the operation's entry, else QueryTimeout; inside a tracked transaction no
+// later than the transaction's. A sooner deadline of the caller's wins.
+func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time) {
+	d, ok := statementOverride(sc.parent)
+	if !ok {
+		d = r.opts.OpTimeouts[sc.op]
+		if d == 0 {
+			d = r.opts.QueryTimeout
+		}
+	}
+	// Rows handed to the caller outlive the callbacks; only a connection
+	// we hold tells us when they close, so only then can we time them.
+	if sc.op == OpRow && rt != routeAcquire {
+		return
+	}
+	var deadline time.Time
+	if d > 0 {
+		deadline = now.Add(d)
+		sc.budget, sc.timeout = BudgetStatement, d
+	}
+	if sc.tx != nil {
+		if tdl, td, ok := sc.tx.Deadline(); ok && (deadline.IsZero() || tdl.Before(deadline)) {
+			deadline = tdl
+			sc.budget, sc.timeout = BudgetTransaction, td
+		}
+	}
+	if deadline.IsZero() {
+		return
+	}
+	if pdl, ok := sc.parent.Deadline(); ok && !pdl.After(deadline) {
+		return
+	}
+	sc.Context, sc.cancel = context.WithDeadline(sc.parent, deadline)
+}
+
+// After closes the statement's scope: restores the context and pool,
+// names a timeout, reports to the breaker, logs a failure once, and
+// releases the connection — when the caller closes the rows, for Rows().
+func (r *Runtime) After(op Op) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		stmt := db.Statement
+		sc, ok := stmt.Context.(*stmtCtx)
+		if !ok {
+			if sc = stmtFrom(stmt.Context); sc == nil || sc.stmt != stmt {
+				return
+			}
+		}
+		stmt.Context = sc.parent
+		if sc.origPool != nil {
+			stmt.ConnPool = sc.origPool
+		}
+		elapsed := time.Since(sc.scope.Start)
+		err := db.Error
+		if err != nil && !sc.rejected && sc.ownDeadlineFired() {
+			var te *TimeoutError
+			if !errors.As(err, &te) {
+				if sc.conn != nil {
+					cancelOnServer(sc.conn)
+				}
+				err = &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
+				db.Error = err
+			}
+		}
+		if sc.done != nil {
+			sc.done(breakerOutcome(err, sc.parent), elapsed)
+		}
+		if sc.tx != nil {
+			sc.tx.scope.StatementEnded(time.Now())
+		}
+		logged := r.report(&sc.scope, err, elapsed, db, sc.loggedBelow)
+		if logged {
+			if outer := stmtFrom(sc.parent); outer != nil {
+				outer.loggedBelow = err
+			}
+		}
+		if op == OpRow && sc.conn != nil && err == nil {
+			// The caller reads the rows after we return; the connection goes
+			// back, the timer stops and the scope ends when they close them.
+			go func() {
+				sc.conn.Close()
+				r.release(sc)
+			}()
+			return
+		}
+		if sc.conn != nil {
+			sc.conn.Close()
+		}
+		r.release(sc)
+	}
+}
+
+func (r *Runtime) release(sc *stmtCtx) {
+	if sc.cancel != nil {
+		sc.cancel()
+	}
+	r.reg.Close(&sc.scope)
+}
+
+// breakerOutcome is what the breaker should count: nothing when the
+// caller's own context ended.
+func breakerOutcome(err error, caller context.Context) error {
+	if err != nil && caller.Err() != nil {
+		return errCallerGone
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+type stmtKey struct{}
+
+// stmtCtx is the context a statement runs under while its scope is open.
+// It carries the scope itself, so the after-step and the connection wrapper
+// find it with one type assertion, and it is one allocation for all of it.
+type stmtCtx struct {
+	context.Context                 // parent, or a deadline derived from it
+	parent          context.Context // Statement.Context before the scope
+	stmt            *gorm.Statement
+	scope           scope.Scope
+	op              Op
+	src             *Source
+	tx              *Tx // the tracked transaction the statement runs in
+
+	cancel  context.CancelFunc // set when the deadline is ours
+	budget  Budget
+	timeout time.Duration
+
+	origPool gorm.ConnPool // restored by the after-step
+	conn     *sql.Conn     // acquired for this statement
+	cp       connPool      // conn, as installed in Statement.ConnPool
+	waited   time.Duration
+	done     func(error, time.Duration) // breaker outcome
+
+	rejected    bool  // refused before anything was sent
+	loggedBelow error // an error a nested scope already logged
+}
+
+// Value finds the scope; every other key goes to the parent chain.
+func (c *stmtCtx) Value(key any) any {
+	if key == (stmtKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// stmtFrom returns the open statement scope ctx belongs to, or nil.
+func stmtFrom(ctx context.Context) *stmtCtx {
+	if ctx == nil {
+		return nil
+	}
+	if sc, ok := ctx.(*stmtCtx); ok {
+		return sc
+	}
+	sc, _ := ctx.Value(stmtKey{}).(*stmtCtx)
+	return sc
+}
+
+// ownDeadlineFired reports whether the deadline gormsession set expired,
+// rather than the caller's own context ending.
+func (c *stmtCtx) ownDeadlineFired() bool {
+	return c.cancel != nil && c.Context.Err() == context.DeadlineExceeded && c.parent.Err() == nil
+}

@@ -1,0 +1,244 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/callbacks/errclass"
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// Pool replaces gorm's ConnPool (a *sql.DB) so that every db.Begin(),
+// db.Transaction() and sessionplugin.Transaction opens a tracked
+// transaction scope with a deadline, a breaker gate and a pool timeout.
+// Statements pass straight through to the *sql.DB: the callbacks handle
+// them.
+type Pool struct {
+	rt  *Runtime
+	src *Source
+}
+
+var (
+	_ gorm.ConnPoolBeginner = (*Pool)(nil)
+	_ gorm.GetDBConnector   = (*Pool)(nil)
+)
+
+// Source returns the source the pool sends to.
+func (p *Pool) Source() *Source { return p.src }
+
+// GetDBConn returns the underlying *sql.DB, so db.DB() keeps working.
+func (p *Pool) GetDBConn() (*sql.DB, error) { return p.src.DB, nil }
+
+// PrepareContext prepares on the underlying *sql.DB.
+func (p *Pool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return p.src.DB.PrepareContext(ctx, query)
+}
+
+// ExecContext runs on the underlying *sql.DB.
+func (p *Pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.src.DB.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs on the underlying *sql.DB.
+func (p *Pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.src.DB.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs on the underlying *sql.DB.
+func (p *Pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.src.DB.QueryRowContext(ctx, query, args...)
+}
+
+// BeginTx begins a tracked transaction; see Runtime.BeginTx.
+func (p *Pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	return p.rt.BeginTx(ctx, p.src, opts)
+}
+
+// Tx is a transaction gorm runs statements on. A tracked Tx (from Pool)
+// owns its connection, its deadline and its scope, and releases all three
+// exactly once, on Commit, Rollback, or its deadline.
+type Tx struct {
+	tx       *sql.Tx
+	src      *Source
+	implicit bool // GORM's per-statement transaction: no scope of its own
+
+	rt       *Runtime
+	scope    scope.Scope
+	conn     *sql.Conn
+	ctx      context.Context // the transaction's context
+	parent   context.Context // the caller's
+	cancel   context.CancelFunc
+	timeout  time.Duration
+	deadline time.Time // zero when not ours
+	stop     func() bool
+	ended    atomic.Bool
+}
+
+var _ gorm.Tx = (*Tx)(nil)
+
+// BeginTx opens a tracked transaction on src: the breaker is asked first,
+// then a connection is awaited under PoolTimeout, then BEGIN runs under the
+// transaction's deadline (TransactionTimeout, or WithTransactionTimeout in
+// ctx, unless ctx has a sooner one). A nil ctx is context.Background().
+func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	start := time.Now()
+	t := &Tx{rt: r, src: src, parent: ctx, ctx: ctx}
+	t.scope = scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Caller: scope.Caller(1), Start: start}
+
+	d := r.opts.TransactionTimeout
+	if o, ok := transactionOverride(ctx); ok {
+		d = o
+	}
+	if d > 0 {
+		if dl, ok := ctx.Deadline(); !ok || dl.After(start.Add(d)) {
+			t.ctx, t.cancel = context.WithTimeout(ctx, d)
+			t.timeout = d
+			t.deadline = start.Add(d)
+		}
+	}
+
+	var done func(error, time.Duration)
+	if r.opts.Gate != nil {
+		var err error
+		if done, err = r.opts.Gate(src.Name); err != nil {
+			return nil, t.fail("begin", err, start)
+		}
+	}
+	conn, waited, err := r.acquire(t.ctx, src, "begin", "", t.cancel != nil, BudgetTransaction, d)
+	if err == nil {
+		t.conn = conn
+		t.tx, err = conn.BeginTx(t.ctx, opts)
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if done != nil {
+		done(breakerOutcome(err, ctx), time.Since(start))
+	}
+	if err != nil {
+		return nil, t.fail("begin", errclass.MarkBeforeStatement(err), start)
+	}
+	_ = waited
+	r.reg.Open(&t.scope)
+	if t.ctx.Done() != nil {
+		// The deadline or the caller's cancel rolls the transaction back
+		// (database/sql does that); give the connection back to the pool too.
+		t.stop = context.AfterFunc(t.ctx, func() { t.conn.Close() })
+	}
+	return t, nil
+}
+
+// fail ends a transaction that never began: logs it and frees the timer.
+func (t *Tx) fail(op string, err error, start time.Time) error {
+	if t.cancel != nil {
+		t.cancel()
+	}
+	t.rt.report(&t.scope, err, time.Since(start), nil, nil)
+	return err
+}
+
+// Scope returns the transaction's scope (nil for GORM's implicit ones).
+func (t *Tx) Scope() *scope.Scope {
+	if t.implicit {
+		return nil
+	}
+	return &t.scope
+}
+
+// Deadline returns the transaction's own deadline and budget, if it has one.
+func (t *Tx) Deadline() (time.Time, time.Duration, bool) {
+	return t.deadline, t.timeout, !t.deadline.IsZero()
+}
+
+// PrepareContext prepares inside the transaction.
+func (t *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return t.tx.PrepareContext(ctx, query)
+}
+
+// ExecContext runs inside the transaction.
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs inside the transaction.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs inside the transaction.
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// StmtContext returns a transaction-specific prepared statement.
+func (t *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	return t.tx.StmtContext(ctx, stmt)
+}
+
+// Commit commits. A COMMIT that loses its connection returns a
+// *CommitUnknownError; one refused because the transaction's own deadline
+// passed returns a *TimeoutError.
+func (t *Tx) Commit() error {
+	start := time.Now()
+	err := t.tx.Commit()
+	if err != nil {
+		if te := t.timedOut(err, "commit"); te != nil {
+			err = te
+		} else if errclass.Classify(err) == errclass.Connection {
+			err = &CommitUnknownError{Source: t.src.Name, Err: err}
+		}
+	}
+	t.end("commit", err, start)
+	return err
+}
+
+// Rollback rolls back. If the transaction's deadline already rolled it
+// back, Rollback returns nil: the work is undone either way.
+func (t *Tx) Rollback() error {
+	start := time.Now()
+	err := t.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) && t.timedOut(err, "rollback") != nil {
+		err = nil
+	}
+	t.end("rollback", err, start)
+	return err
+}
+
+// timedOut returns a *TimeoutError if err comes from the transaction's own
+// deadline having passed.
+func (t *Tx) timedOut(err error, op string) error {
+	if t.cancel == nil || t.ctx.Err() != context.DeadlineExceeded || t.parent.Err() != nil {
+		return nil
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return &TimeoutError{Budget: BudgetTransaction, Timeout: t.timeout, Op: op, Source: t.src.Name, Err: err}
+}
+
+// end releases the connection, the timer and the scope, once.
+func (t *Tx) end(op string, err error, start time.Time) {
+	if t.implicit || !t.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if t.stop != nil {
+		t.stop()
+	}
+	if t.conn != nil {
+		t.conn.Close()
+	}
+	if t.cancel != nil {
+		t.cancel()
+	}
+	t.rt.reg.Close(&t.scope)
+	t.rt.report(&t.scope, err, time.Since(t.scope.Start), nil, nil)
+	_ = start
+}

@@ -1,0 +1,100 @@
+package scope
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+const shardCount = 64 // power of two; spreads lock traffic across cores
+
+// Registry holds the open scopes. Open and Close lock one shard of 64,
+// chosen by scope ID, so concurrent scopes rarely share a lock.
+// The zero Registry is ready to use.
+type Registry struct {
+	nextID atomic.Uint64
+	opened atomic.Uint64
+	closed atomic.Uint64
+	active atomic.Int64
+	peak   atomic.Int64
+	shards [shardCount]shard
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[uint64]*Scope
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// Open assigns s an ID and records it as open. A nil s is ignored.
+func (r *Registry) Open(s *Scope) {
+	if s == nil {
+		return
+	}
+	s.ID = r.nextID.Add(1)
+	sh := &r.shards[s.ID&(shardCount-1)]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[uint64]*Scope)
+	}
+	sh.m[s.ID] = s
+	sh.mu.Unlock()
+	r.opened.Add(1)
+	n := r.active.Add(1)
+	for {
+		p := r.peak.Load()
+		if n <= p || r.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+}
+
+// Close removes s. It reports false if s was not open (nil, never opened,
+// or already closed), so a scope is counted closed exactly once.
+func (r *Registry) Close(s *Scope) bool {
+	if s == nil || s.ID == 0 {
+		return false
+	}
+	sh := &r.shards[s.ID&(shardCount-1)]
+	sh.mu.Lock()
+	_, ok := sh.m[s.ID]
+	delete(sh.m, s.ID)
+	sh.mu.Unlock()
+	if ok {
+		r.closed.Add(1)
+		r.active.Add(-1)
+	}
+	return ok
+}
+
+// Counts is a snapshot of the registry's counters.
+type Counts struct {
+	Opened, Closed uint64
+	Active, Peak   int64
+}
+
+// Counts returns the counters; they are read without a common lock, so
+// Opened-Closed may differ from Active by scopes in flight.
+func (r *Registry) Counts() Counts {
+	return Counts{Opened: r.opened.Load(), Closed: r.closed.Load(), Active: r.active.Load(), Peak: r.peak.Load()}
+}
+
+// Active returns the open scopes, oldest first.
+func (r *Registry) Active() []*Scope {
+	var out []*Scope
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for _, s := range sh.m {
+			out = append(out, s)
+		}
+		sh.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Start.Equal(out[j].Start) {
+			return out[i].Start.Before(out[j].Start)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}

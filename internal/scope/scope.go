@@ -1,0 +1,64 @@
+// Package scope holds the registry of open database scopes: one per
+// statement and one per transaction, each with where it was opened.
+package scope
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Kind tells a statement scope from a transaction scope.
+type Kind uint8
+
+// Scope kinds.
+const (
+	Statement Kind = iota
+	Transaction
+)
+
+// Scope is one tracked unit of database work. Fields set before Open are
+// read-only afterwards; the atomics change while it runs.
+type Scope struct {
+	ID     uint64
+	Kind   Kind
+	Op     string // query, create, update, delete, row, raw, transaction
+	Table  string
+	Source string
+	Caller string // file:line of the first frame outside GORM and gormsession
+	Start  time.Time
+	Parent *Scope // the transaction a statement runs in, or nil
+
+	// Transaction bookkeeping, for the idle-in-transaction signal.
+	running     atomic.Int32
+	lastCaller  atomic.Pointer[string]
+	lastStmtEnd atomic.Int64 // unix nanos
+}
+
+// StatementStarted records that a statement started inside the transaction
+// s, opened at caller.
+func (s *Scope) StatementStarted(caller string) {
+	s.running.Add(1)
+	s.lastCaller.Store(&caller)
+}
+
+// StatementEnded records that a statement inside the transaction s ended.
+func (s *Scope) StatementEnded(now time.Time) {
+	s.lastStmtEnd.Store(now.UnixNano())
+	s.running.Add(-1)
+}
+
+// Idle reports, for a transaction, whether no statement runs now, since when,
+// and the caller of the last statement ("" if none ran).
+func (s *Scope) Idle() (idle bool, since time.Time, lastCaller string) {
+	if s.running.Load() > 0 {
+		return false, time.Time{}, ""
+	}
+	since = s.Start
+	if ns := s.lastStmtEnd.Load(); ns != 0 {
+		since = time.Unix(0, ns)
+	}
+	if p := s.lastCaller.Load(); p != nil {
+		lastCaller = *p
+	}
+	return true, since, lastCaller
+}

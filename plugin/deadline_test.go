@@ -1,0 +1,151 @@
+package sessionplugin_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/internal/testdb"
+	sessionplugin "github.com/replyrocket/gormsession/plugin"
+)
+
+// sleepSQL returns a statement that runs for about secs seconds on kind.
+func sleepSQL(kind testdb.Kind, secs int) string {
+	switch kind {
+	case testdb.Postgres:
+		return "SELECT pg_sleep(" + itoa(secs) + ")"
+	case testdb.MySQL:
+		return "SELECT SLEEP(" + itoa(secs) + ")"
+	}
+	// SQLite has no sleep: count far enough to take seconds.
+	return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < " + itoa(secs) + "00000000) SELECT max(x) FROM c"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestStatementDeadline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, _ := install(t, kind, nil)
+		cases := []struct {
+			name string
+			run  func(sql string) error
+		}{
+			{"raw scan", func(sql string) error { var n any; return sessionplugin.WithTimeout(db, 200*time.Millisecond).Raw(sql).Scan(&n).Error }},
+			{"exec", func(sql string) error { return sessionplugin.WithTimeout(db, 200*time.Millisecond).Exec(sql).Error }},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				err := c.run(sleepSQL(kind, 10))
+				if !errors.Is(err, sessionplugin.ErrQueryTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("err = %v; want ErrQueryTimeout and DeadlineExceeded", err)
+				}
+				if c := sessionplugin.Classify(err); c != sessionplugin.CategoryTimeout {
+					t.Errorf("Classify = %q, want timeout", c)
+				}
+				var te *sessionplugin.TimeoutError
+				if !errors.As(err, &te) || te.Budget != "statement" || te.Timeout != 200*time.Millisecond || te.Waiting {
+					t.Errorf("TimeoutError = %+v; want statement budget of 200ms, not waiting", te)
+				}
+				if kind == testdb.Postgres {
+					waitFor(t, func() bool { return !pgSleeping(t, db) }, "pg_sleep to leave pg_stat_activity")
+				}
+			})
+		}
+	})
+}
+
+// pgSleeping reports whether a pg_sleep(10) still runs on the server.
+func pgSleeping(t *testing.T, db *gorm.DB) bool {
+	var n int64
+	err := sessionplugin.WithoutTimeout(db).Raw(
+		"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(10)%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// The caller's sooner deadline wins and is not reported as ours.
+func TestCallerDeadlineIsNotOurs(t *testing.T) {
+	db, _, _ := install(t, testdb.Postgres, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	err := db.WithContext(ctx).Exec("SELECT pg_sleep(10)").Error
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sessionplugin.ErrQueryTimeout) {
+		t.Fatalf("err = %v; want the caller's DeadlineExceeded, not ErrQueryTimeout", err)
+	}
+}
+
+func TestOperationTimeoutTable(t *testing.T) {
+	db, _, _ := install(t, testdb.Postgres, func(c *sessionplugin.Config) {
+		c.QueryTimeout = 30 * time.Second
+		c.OperationTimeouts.Raw = 150 * time.Millisecond
+	})
+	err := db.Exec("SELECT pg_sleep(10)").Error
+	var te *sessionplugin.TimeoutError
+	if !errors.As(err, &te) || te.Timeout != 150*time.Millisecond {
+		t.Fatalf("err = %v; want a 150ms statement timeout from OperationTimeouts.Raw", err)
+	}
+	// WithoutTimeout lifts it: a short sleep completes.
+	if err := sessionplugin.WithoutTimeout(db).Exec("SELECT pg_sleep(0.3)").Error; err != nil {
+		t.Fatalf("WithoutTimeout: %v", err)
+	}
+}
+
+// Rows handed to the caller keep working under a deadline, long after the
+// callbacks returned, and the scope ends when they are closed.
+func TestReadersKeepWorkingWithDeadlines(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, func(c *sessionplugin.Config) { c.QueryTimeout = 5 * time.Second })
+		for i := range 25 {
+			if err := db.Create(&Item{Name: "item" + itoa(i), Price: i}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := db.Model(&Item{}).Order("id").Rows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // let any early cancel hit
+		n := 0
+		for rows.Next() {
+			var it Item
+			if err := db.ScanRows(rows, &it); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil || n != 25 {
+			t.Fatalf("Rows: read %d, err %v; want 25, nil", n, err)
+		}
+		rows.Close()
+
+		var name string
+		if err := db.Model(&Item{}).Select("name").Where("price = ?", 3).Row().Scan(&name); err != nil || name != "item3" {
+			t.Errorf("Row().Scan = %q, %v", name, err)
+		}
+		var sum int
+		if err := db.Raw("SELECT SUM(price) FROM items").Scan(&sum).Error; err != nil || sum != 300 {
+			t.Errorf("Raw().Scan = %d, %v; want 300", sum, err)
+		}
+		var names []string
+		if err := db.Model(&Item{}).Order("id").Pluck("name", &names).Error; err != nil || len(names) != 25 {
+			t.Errorf("Pluck = %d names, %v", len(names), err)
+		}
+		batches, seen := 0, 0
+		var batch []Item
+		err = db.Model(&Item{}).FindInBatches(&batch, 10, func(tx *gorm.DB, _ int) error {
+			batches++
+			seen += len(batch)
+			return nil
+		}).Error
+		if err != nil || batches != 3 || seen != 25 {
+			t.Errorf("FindInBatches: %d batches, %d rows, %v; want 3, 25, nil", batches, seen, err)
+		}
+		waitFor(t, func() bool { return p.Stats().Active == 0 }, "all scopes to close")
+	})
+}

@@ -1,0 +1,208 @@
+// Package sessionplugin is gormsession's public API: a GORM plugin that
+// makes every statement and transaction a tracked scope with a deadline,
+// puts every failure in a Category and logs it once with zap, gates each
+// source with a circuit breaker, sets the pool up safely, and offers a
+// Transaction helper that commits on success and rolls back on error or
+// panic.
+//
+//	cfg := sessionplugin.DefaultConfig()
+//	cfg.Logger = zapLogger
+//	if err := db.Use(sessionplugin.New(cfg)); err != nil { ... }
+package sessionplugin
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+	"gorm.io/plugin/dbresolver"
+
+	"github.com/replyrocket/gormsession/breaker"
+	"github.com/replyrocket/gormsession/callbacks"
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// PluginName is the name the plugin registers under in gorm.Config.Plugins.
+const PluginName = "gormsession"
+
+// Plugin is the installed session plugin. Create it with New and install
+// it with db.Use. Its methods are safe for concurrent use.
+type Plugin struct {
+	cfg      Config
+	log      *zap.Logger
+	reg      scope.Registry
+	breakers *breaker.Set
+	rt       *callbacks.Runtime
+	errs     errorCounts
+
+	mu     sync.Mutex
+	db     *gorm.DB
+	closed atomic.Bool
+}
+
+var _ gorm.Plugin = (*Plugin)(nil)
+
+// New returns a plugin for cfg. It does not validate cfg: db.Use(New(cfg))
+// returns cfg.Validate()'s error and installs nothing when cfg is invalid.
+// A nil cfg.Logger means zap.NewNop().
+func New(cfg Config) *Plugin {
+	p := &Plugin{cfg: cfg, log: cfg.Logger}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	return p
+}
+
+// Name returns PluginName.
+func (p *Plugin) Name() string { return PluginName }
+
+// Initialize is called by db.Use. It validates the config, applies the
+// pool settings to every underlying *sql.DB (dbresolver's sources and
+// replicas too), registers the callbacks and wraps the connection pool so
+// transactions are tracked. On any error nothing is installed and the error
+// is returned; a second Initialize returns an error too.
+func (p *Plugin) Initialize(db *gorm.DB) error {
+	if db == nil {
+		return errors.New("sessionplugin: Initialize: nil *gorm.DB")
+	}
+	if err := p.cfg.Validate(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.db != nil {
+		return errors.New("sessionplugin: plugin already initialized; create one plugin per *gorm.DB with New")
+	}
+	if p.closed.Load() {
+		return errors.New("sessionplugin: plugin is closed")
+	}
+	sqlDB, prepared, err := underlying(db.ConnPool)
+	if err != nil {
+		return err
+	}
+	p.breakers = breaker.NewSet(p.cfg.Breaker, p.log)
+	p.rt = callbacks.NewRuntime(p.runtimeOptions())
+	src := p.rt.AddSource(sqlDB, "primary", true)
+	if dr, ok := db.Config.Plugins["gorm:db_resolver"].(*dbresolver.DBResolver); ok {
+		_ = dr.Call(func(cp gorm.ConnPool) error {
+			if s, ok := cp.(*sql.DB); ok && s != sqlDB {
+				p.configurePool(s)
+			}
+			return nil
+		})
+	}
+	if err := p.rt.Register(db); err != nil {
+		return err
+	}
+	pool := p.rt.Wrap(src)
+	if prepared != nil {
+		prepared.ConnPool = pool
+	} else {
+		db.ConnPool = pool
+		db.Statement.ConnPool = pool
+	}
+	if gl, ok := db.Logger.(*GormLogger); ok {
+		gl.pluginLogs.Store(true)
+	}
+	p.db = db
+	return nil
+}
+
+// underlying finds the *sql.DB behind gorm's ConnPool.
+func underlying(cp gorm.ConnPool) (*sql.DB, *gorm.PreparedStmtDB, error) {
+	switch c := cp.(type) {
+	case *sql.DB:
+		return c, nil, nil
+	case *gorm.PreparedStmtDB:
+		if s, ok := c.ConnPool.(*sql.DB); ok {
+			return s, c, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("sessionplugin: gorm ConnPool is %T, want *sql.DB (open gorm with a database/sql driver)", cp)
+}
+
+func (p *Plugin) configurePool(db *sql.DB) {
+	db.SetMaxOpenConns(p.cfg.PoolSize + p.cfg.MaxOverflow)
+	db.SetMaxIdleConns(p.cfg.PoolSize)
+	db.SetConnMaxLifetime(p.cfg.PoolRecycle)
+	db.SetConnMaxIdleTime(p.cfg.ConnMaxIdleTime)
+}
+
+func (p *Plugin) runtimeOptions() callbacks.Options {
+	o := callbacks.Options{
+		Logger:             p.log,
+		LogParams:          p.cfg.LogParams,
+		PoolTimeout:        p.cfg.PoolTimeout,
+		QueryTimeout:       p.cfg.QueryTimeout,
+		TransactionTimeout: p.cfg.TransactionTimeout,
+		SlowThreshold:      p.cfg.SlowThreshold,
+		Registry:           &p.reg,
+		ConfigurePool:      p.configurePool,
+		OnEnd: func(_ *scope.Scope, err error, _ time.Duration) {
+			if err != nil {
+				p.errs.add(Classify(err))
+			}
+		},
+	}
+	ot := p.cfg.OperationTimeouts
+	o.OpTimeouts = [...]time.Duration{
+		callbacks.OpCreate: ot.Create, callbacks.OpQuery: ot.Query, callbacks.OpUpdate: ot.Update,
+		callbacks.OpDelete: ot.Delete, callbacks.OpRow: ot.Row, callbacks.OpRaw: ot.Raw,
+	}
+	if !p.cfg.Breaker.Disabled {
+		o.Gate = func(source string) (func(error, time.Duration), error) {
+			return p.breakers.Get(source).Allow()
+		}
+	}
+	return o
+}
+
+// FromDB returns the plugin installed on db, and whether there is one. A
+// nil db gives (nil, false).
+func FromDB(db *gorm.DB) (*Plugin, bool) {
+	if db == nil || db.Config == nil {
+		return nil, false
+	}
+	p, ok := db.Config.Plugins[PluginName].(*Plugin)
+	return p, ok
+}
+
+// Config returns the plugin's configuration.
+func (p *Plugin) Config() Config { return p.cfg }
+
+// Breaker returns the circuit breaker of source ("primary", or a dbresolver
+// source's name), creating it if needed, for inspection and manual control.
+// It returns nil before Initialize.
+func (p *Plugin) Breaker(source string) *breaker.Breaker {
+	if p.breakers == nil {
+		return nil
+	}
+	return p.breakers.Get(source)
+}
+
+// NameSource names a dbresolver source or replica's *sql.DB in logs, stats
+// and breakers (by default they are "pool-1", "replica-1", ... in order of
+// first use). Call it after Initialize and before traffic; a nil db or an
+// uninitialized plugin is an error.
+func (p *Plugin) NameSource(db *sql.DB, name string) error {
+	if db == nil || name == "" {
+		return fmt.Errorf("sessionplugin: NameSource(%v, %q): need a *sql.DB and a name", db, name)
+	}
+	if p.rt == nil {
+		return errors.New("sessionplugin: NameSource before Initialize")
+	}
+	p.rt.AddSource(db, name, false)
+	return nil
+}
+
+// Close stops the plugin's background work. It is idempotent and returns
+// nil; the callbacks keep working after it.
+func (p *Plugin) Close() error {
+	p.closed.Store(true)
+	return nil
+}

@@ -1,0 +1,70 @@
+package sessionplugin
+
+import (
+	"database/sql"
+	"sync"
+	"sync/atomic"
+
+	"github.com/replyrocket/gormsession/breaker"
+)
+
+// Stats is a snapshot of the plugin's counters.
+type Stats struct {
+	Opened uint64 // scopes (statements and transactions) opened
+	Closed uint64 // scopes closed
+	Active int64  // scopes open now
+	Peak   int64  // most scopes open at once
+	// Errors counts failed scopes by category.
+	Errors map[Category]uint64
+	// Breakers is the state of each source's breaker, by source name.
+	Breakers []breaker.Status
+	// Pools is each source's database/sql pool state.
+	Pools []PoolStats
+}
+
+// PoolStats is one source's pool: database/sql's counters plus how many
+// callers wait for a connection now.
+type PoolStats struct {
+	Source  string
+	Waiting int64
+	sql.DBStats
+}
+
+// Stats returns a snapshot. Safe to call concurrently with traffic; before
+// Initialize it returns zero counts.
+func (p *Plugin) Stats() Stats {
+	c := p.reg.Counts()
+	s := Stats{Opened: c.Opened, Closed: c.Closed, Active: c.Active, Peak: c.Peak, Errors: p.errs.snapshot()}
+	if p.breakers != nil {
+		s.Breakers = p.breakers.Snapshot()
+	}
+	if p.rt != nil {
+		for _, src := range p.rt.Sources() {
+			s.Pools = append(s.Pools, PoolStats{Source: src.Name, Waiting: src.Waiting(), DBStats: src.DB.Stats()})
+		}
+	}
+	return s
+}
+
+// errorCounts counts errors by category without a lock on the hot path:
+// one atomic counter per category, created once.
+type errorCounts struct {
+	m sync.Map // Category -> *atomic.Uint64
+}
+
+func (e *errorCounts) add(c Category) {
+	v, ok := e.m.Load(c)
+	if !ok {
+		v, _ = e.m.LoadOrStore(c, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+func (e *errorCounts) snapshot() map[Category]uint64 {
+	out := map[Category]uint64{}
+	e.m.Range(func(k, v any) bool {
+		out[k.(Category)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}

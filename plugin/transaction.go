@@ -1,0 +1,198 @@
+package sessionplugin
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/callbacks"
+	"github.com/replyrocket/gormsession/callbacks/errclass"
+)
+
+// TxOption configures one Transaction call.
+type TxOption interface{ apply(*txOptions) }
+
+type txOptions struct {
+	sqlOpts *sql.TxOptions
+	timeout time.Duration
+	hasTO   bool
+	retries int
+	backoff time.Duration
+}
+
+type optionFunc func(*txOptions)
+
+func (f optionFunc) apply(o *txOptions) { f(o) }
+
+// WithTxOptions sets the isolation level and read-only flag of BEGIN. nil
+// means the driver's defaults.
+func WithTxOptions(opts *sql.TxOptions) TxOption {
+	return optionFunc(func(o *txOptions) { o.sqlOpts = opts })
+}
+
+// WithTxTimeout bounds the whole transaction, BEGIN to COMMIT, by d instead
+// of Config.TransactionTimeout. d <= 0 means no deadline from gormsession.
+func WithTxTimeout(d time.Duration) TxOption {
+	return optionFunc(func(o *txOptions) { o.timeout, o.hasTO = d, true })
+}
+
+// WithRetry re-runs the whole transaction up to n more times when it fails
+// with a serialization failure or a deadlock (IsRetryable), sleeping a
+// random time in [0, backoff·2^attempt) between attempts (full jitter, capped
+// at 30s) and giving up early when ctx ends. n <= 0 means no retry; backoff
+// <= 0 means 10ms. A commit_unknown error is never retried.
+func WithRetry(n int, backoff time.Duration) TxOption {
+	return optionFunc(func(o *txOptions) { o.retries, o.backoff = n, backoff })
+}
+
+// IsRetryable reports whether err is safe to retry as a whole transaction:
+// a serialization failure, a deadlock, or a connection error raised before
+// any statement was sent. nil is not retryable.
+func IsRetryable(err error) bool { return errclass.IsRetryable(err) }
+
+var savepointSeq atomic.Uint64
+
+// Transaction runs fn in a transaction on db, the way Python's
+// "with session.begin():" does:
+//   - fn returns nil: COMMIT; Transaction returns COMMIT's error (a lost
+//     connection during COMMIT is a *CommitUnknownError, category
+//     commit_unknown, never retried);
+//   - fn returns an error: ROLLBACK, and that same error is returned so
+//     errors.Is/As keep working (a failed ROLLBACK is joined to it);
+//   - fn panics: ROLLBACK, then the same value is panicked again.
+//
+// Called with a db that is already in a transaction (the tx given to an
+// outer fn), it uses a SAVEPOINT instead, and rolls back to it on error or
+// panic. With the plugin installed the transaction is a tracked scope, an
+// open breaker fails it before BEGIN with ErrCircuitOpen, and the
+// connection wait is bounded by PoolTimeout; without the plugin it still
+// works, with DefaultConfig's TransactionTimeout. A nil ctx means
+// context.Background(); a nil db or fn is an error.
+func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, opts ...TxOption) error {
+	if db == nil {
+		return errors.New("sessionplugin: Transaction: nil *gorm.DB")
+	}
+	if fn == nil {
+		return errors.New("sessionplugin: Transaction: nil fn")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var o txOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	if c, ok := db.Statement.ConnPool.(gorm.TxCommitter); ok && c != nil {
+		return savepoint(ctx, db, fn)
+	}
+	for attempt := 0; ; attempt++ {
+		err := runTx(ctx, db, fn, &o)
+		if err == nil || attempt >= o.retries || !errclass.IsRetryable(err) {
+			return err
+		}
+		if werr := sleepBackoff(ctx, o.backoff, attempt); werr != nil {
+			return err
+		}
+	}
+}
+
+func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOptions) (err error) {
+	_, installed := FromDB(db)
+	if o.hasTO {
+		d := o.timeout
+		if d <= 0 {
+			d = callbacks.NoTimeout
+		}
+		ctx = callbacks.WithTransactionTimeout(ctx, d)
+	}
+	if !installed {
+		// No plugin to own the deadline: apply it here, and always cancel.
+		d := DefaultConfig().TransactionTimeout
+		if o.hasTO {
+			d = o.timeout
+		}
+		if d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+	}
+	var txOpts []*sql.TxOptions
+	if o.sqlOpts != nil {
+		txOpts = append(txOpts, o.sqlOpts)
+	}
+	tx := db.WithContext(ctx).Begin(txOpts...)
+	if tx.Error != nil {
+		return tx.Error
+	}
+	committer, ok := tx.Statement.ConnPool.(gorm.TxCommitter)
+	if !ok {
+		return fmt.Errorf("sessionplugin: Transaction: BEGIN gave %T, not a transaction", tx.Statement.ConnPool)
+	}
+	panicked := true
+	defer func() {
+		if panicked {
+			_ = committer.Rollback()
+		}
+	}()
+	err = fn(tx)
+	panicked = false
+	if err != nil {
+		if rbErr := committer.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			err = errors.Join(err, fmt.Errorf("sessionplugin: rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err = committer.Commit(); err != nil && !installed && errclass.Classify(err) == errclass.Connection {
+		err = &callbacks.CommitUnknownError{Source: "primary", Err: err}
+	}
+	return err
+}
+
+func savepoint(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
+	name := fmt.Sprintf("gormsession_sp%d", savepointSeq.Add(1))
+	tx := db.WithContext(ctx)
+	if err := tx.SavePoint(name).Error; err != nil {
+		return err
+	}
+	panicked := true
+	defer func() {
+		if panicked {
+			tx.Session(&gorm.Session{}).RollbackTo(name)
+		}
+	}()
+	err = fn(tx.Session(&gorm.Session{}))
+	panicked = false
+	if err != nil {
+		if rbErr := tx.Session(&gorm.Session{}).RollbackTo(name).Error; rbErr != nil {
+			err = errors.Join(err, fmt.Errorf("sessionplugin: rollback to savepoint: %w", rbErr))
+		}
+	}
+	return err
+}
+
+func sleepBackoff(ctx context.Context, base time.Duration, attempt int) error {
+	if base <= 0 {
+		base = 10 * time.Millisecond
+	}
+	limit := base << min(attempt, 20)
+	if limit > 30*time.Second || limit <= 0 {
+		limit = 30 * time.Second
+	}
+	t := time.NewTimer(rand.N(limit))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
