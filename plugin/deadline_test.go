@@ -34,7 +34,10 @@ func TestStatementDeadline(t *testing.T) {
 			name string
 			run  func(sql string) error
 		}{
-			{"raw scan", func(sql string) error { var n any; return sessionplugin.WithTimeout(db, 200*time.Millisecond).Raw(sql).Scan(&n).Error }},
+			{"raw scan", func(sql string) error {
+				var n any
+				return sessionplugin.WithTimeout(db, 200*time.Millisecond).Raw(sql).Scan(&n).Error
+			}},
 			{"exec", func(sql string) error { return sessionplugin.WithTimeout(db, 200*time.Millisecond).Exec(sql).Error }},
 		}
 		for _, c := range cases {
