@@ -55,9 +55,11 @@ func (e *TimeoutError) Error() string {
 		what += " on " + e.Table
 	}
 	if e.Waiting {
-		fmt.Fprintf(&b, "pool timeout: no connection to %s free after waiting %s", e.Source, round(e.Waited))
-		if e.Budget != BudgetPool {
-			fmt.Fprintf(&b, " (the %s's %s deadline ran out first)", e.Budget, round(e.Timeout))
+		if e.Budget == BudgetPool {
+			fmt.Fprintf(&b, "pool timeout: no connection to %s free within %s", e.Source, round(e.Timeout))
+		} else {
+			fmt.Fprintf(&b, "pool timeout: no connection to %s free after waiting %s (the %s's %s deadline ran out first)",
+				e.Source, round(e.Waited), e.Budget, round(e.Timeout))
 		}
 		maxOpen := "unlimited"
 		if e.MaxOpen > 0 {

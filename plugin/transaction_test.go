@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	sessionplugin "github.com/replyrocket/gormsession/plugin"
 )
@@ -177,7 +178,7 @@ func TestTransactionTimeout(t *testing.T) {
 func TestTransactionFailsFastWhenCircuitOpen(t *testing.T) {
 	db, p, _ := install(t, testdb.SQLite, nil)
 	sqlDB, _ := db.DB()
-	p.Breaker("primary").SetMode(breakerForcedOpen)
+	p.Breaker("primary").SetMode(breaker.ModeForcedOpen)
 	before := sqlDB.Stats()
 	ran := false
 	err := sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error { ran = true; return nil })
