@@ -9,16 +9,13 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/plugin/dbresolver"
 
+	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
 // dbresolver marks the statement's context with its choice when its
 // TraceResolverMode is on; the key is its unexported constant's value.
 const resolverModeKey = dbresolver.ResolverModeKey("dbresolver:resolver_mode_key")
-
-// errCallerGone stands in for an error caused by the caller's own context
-// ending: the breaker ignores it.
-var errCallerGone = context.Canceled
 
 // route says how a statement reaches the database, from Statement.ConnPool.
 type route uint8
@@ -218,7 +215,7 @@ func (r *Runtime) release(sc *stmtCtx) {
 // caller's own context ended.
 func breakerOutcome(err error, caller context.Context) error {
 	if err != nil && caller.Err() != nil {
-		return errCallerGone
+		return breaker.Excluded(err)
 	}
 	return err
 }
