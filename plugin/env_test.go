@@ -418,10 +418,11 @@ func TestConfigFields(t *testing.T) {
 
 const (
 	updateDocsFlag = "update-config-docs"
-	docsPath       = "../docs/config.md"
 	docsBegin      = "<!-- BEGIN config table: generated from configFields in plugin/env.go by `go test ./plugin/ -run TestConfigDocs -update-config-docs` -->"
 	docsEnd        = "<!-- END config table -->"
 )
+
+var docsPaths = []string{"../docs/config.md", "../README.md"}
 
 var updateDocs = flag.Bool(updateDocsFlag, false, "rewrite the table in docs/config.md from configFields")
 
@@ -481,29 +482,31 @@ func TestFormatDefault(t *testing.T) {
 	}
 }
 
-// TestConfigDocs keeps docs/config.md's table equal to configFields. Run it
-// with -update-config-docs to rewrite the table.
+// TestConfigDocs keeps the table in docs/config.md and README.md equal to
+// configFields. Run it with -update-config-docs to rewrite the tables.
 func TestConfigDocs(t *testing.T) {
-	raw, err := os.ReadFile(docsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(raw)
-	i, j := strings.Index(doc, docsBegin), strings.Index(doc, docsEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s: markers %q and %q not found", docsPath, docsBegin, docsEnd)
-	}
-	start := i + len(docsBegin) + 1 // past the newline
-	want := configDocsTable()
-	if doc[start:j] == want {
-		return
-	}
-	if *updateDocs {
-		if err := os.WriteFile(docsPath, []byte(doc[:start]+want+doc[j:]), 0o644); err != nil {
+	for _, path := range docsPaths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("rewrote the table in %s", docsPath)
-		return
+		doc := string(raw)
+		i, j := strings.Index(doc, docsBegin), strings.Index(doc, docsEnd)
+		if i < 0 || j < i {
+			t.Fatalf("%s: markers %q and %q not found", path, docsBegin, docsEnd)
+		}
+		start := i + len(docsBegin) + 1 // past the newline
+		want := configDocsTable()
+		if doc[start:j] == want {
+			continue
+		}
+		if *updateDocs {
+			if err := os.WriteFile(path, []byte(doc[:start]+want+doc[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("rewrote the table in %s", path)
+			continue
+		}
+		t.Errorf("%s is out of date; run: go test ./plugin/ -run TestConfigDocs -%s\nwant table:\n%s", path, updateDocsFlag, want)
 	}
-	t.Errorf("%s is out of date; run: go test ./plugin/ -run TestConfigDocs -%s\nwant table:\n%s", docsPath, updateDocsFlag, want)
 }
