@@ -15,7 +15,8 @@ import (
 // report logs a failed scope once (or a slow statement), and calls OnEnd.
 // db, when not nil, supplies the SQL and must be the statement's own,
 // read before it returns to the caller. It reports whether it logged err.
-func (r *Runtime) report(s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, already error) bool {
+func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, already error) bool {
+	src.durations[op].Observe(elapsed)
 	if r.opts.OnEnd != nil {
 		r.opts.OnEnd(s, err, elapsed)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/replyrocket/gormsession/internal/hist"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -82,9 +83,28 @@ type Runtime struct {
 // Source is one database the runtime sends statements to: the primary, or a
 // dbresolver source or replica.
 type Source struct {
-	Name    string
-	DB      *sql.DB
-	waiting atomic.Int64
+	Name      string
+	DB        *sql.DB
+	waiting   atomic.Int64
+	durations [numOps + 1]hist.Histogram // per Op, then transactions
+}
+
+// Durations returns the duration histogram of each operation ("create",
+// ..., "raw", "transaction") on s, skipping those never seen.
+func (s *Source) Durations() map[string]hist.Snapshot {
+	out := make(map[string]hist.Snapshot, len(s.durations))
+	for i := range s.durations {
+		snap := s.durations[i].Snapshot()
+		if snap.Count == 0 {
+			continue
+		}
+		name := "transaction"
+		if i < int(numOps) {
+			name = opNames[i]
+		}
+		out[name] = snap
+	}
+	return out
 }
 
 // Waiting returns the number of callers waiting for a connection of s now.

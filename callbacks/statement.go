@@ -182,7 +182,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.tx != nil {
 			sc.tx.scope.StatementEnded(time.Now())
 		}
-		logged := r.report(&sc.scope, err, elapsed, db, sc.loggedBelow)
+		logged := r.report(sc.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
 		if logged {
 			if outer := stmtFrom(sc.parent); outer != nil {
 				outer.loggedBelow = err

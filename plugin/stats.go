@@ -2,6 +2,9 @@ package sessionplugin
 
 import (
 	"database/sql"
+	"maps"
+	"slices"
+	"time"
 	"sync"
 	"sync/atomic"
 
@@ -14,12 +17,35 @@ type Stats struct {
 	Closed uint64 // scopes closed
 	Active int64  // scopes open now
 	Peak   int64  // most scopes open at once
+	// LongRunning is the number of scopes open longer than
+	// LongRunningThreshold now; LongRunningTotal counts every scope ever
+	// reported as long-running.
+	LongRunning      int64
+	LongRunningTotal uint64
+	// IdleInTx is the number of transactions idle (no statement running)
+	// for longer than IdleInTxThreshold now.
+	IdleInTx int64
+	// Leaked counts transactions garbage-collected without Commit or
+	// Rollback.
+	Leaked uint64
 	// Errors counts failed scopes by category.
 	Errors map[Category]uint64
+	// Durations has one entry per source and operation seen, sorted.
+	Durations []OpDurations
 	// Breakers is the state of each source's breaker, by source name.
 	Breakers []breaker.Status
 	// Pools is each source's database/sql pool state.
 	Pools []PoolStats
+}
+
+// OpDurations is the duration distribution of one operation ("query",
+// "create", "update", "delete", "row", "raw", "transaction") on one source.
+// Percentiles are estimated within fixed buckets (50µs to 60s, 1-2-5).
+type OpDurations struct {
+	Source, Operation string
+	Count             uint64
+	Sum               time.Duration
+	P50, P95, P99     time.Duration
 }
 
 // PoolStats is one source's pool: database/sql's counters plus how many
@@ -41,6 +67,12 @@ func (p *Plugin) Stats() Stats {
 	if p.rt != nil {
 		for _, src := range p.rt.Sources() {
 			s.Pools = append(s.Pools, PoolStats{Source: src.Name, Waiting: src.Waiting(), DBStats: src.DB.Stats()})
+			d := src.Durations()
+			for _, op := range slices.Sorted(maps.Keys(d)) {
+				h := d[op]
+				s.Durations = append(s.Durations, OpDurations{Source: src.Name, Operation: op, Count: h.Count, Sum: h.Sum,
+					P50: h.Quantile(0.5), P95: h.Quantile(0.95), P99: h.Quantile(0.99)})
+			}
 		}
 	}
 	return s
