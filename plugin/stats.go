@@ -4,9 +4,9 @@ import (
 	"database/sql"
 	"maps"
 	"slices"
-	"time"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/replyrocket/gormsession/breaker"
 )
