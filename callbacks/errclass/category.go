@@ -49,3 +49,11 @@ var (
 	// the transaction may or may not have been committed. Never retried.
 	ErrCommitUnknown = errors.New("commit outcome unknown")
 )
+
+// Infrastructure reports whether c means the database itself is unwell
+// (connection, timeout, pool_exhausted): the only categories a circuit
+// breaker counts as failures. Server shutdown and too many connections
+// classify as connection. None and every other category give false.
+func (c Category) Infrastructure() bool {
+	return c == Connection || c == Timeout || c == PoolExhausted
+}
