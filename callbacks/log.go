@@ -20,6 +20,11 @@ func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed
 	if r.opts.OnEnd != nil {
 		r.opts.OnEnd(s, err, elapsed)
 	}
+	if s.LongRunningReported() {
+		r.log.Info("long-running database scope returned",
+			zap.String("operation", s.Op), zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID),
+			zap.String("source", s.Source), zap.Duration("returned_after", elapsed), zap.Error(err))
+	}
 	if err == nil {
 		if r.opts.SlowThreshold > 0 && elapsed > r.opts.SlowThreshold && s.Kind == scope.Statement {
 			if ce := r.log.Check(zapcore.WarnLevel, "slow database statement"); ce != nil {

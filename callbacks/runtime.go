@@ -65,6 +65,9 @@ type Options struct {
 	// OnEnd, if set, is called once per ended scope (statement or
 	// transaction) with its final error; used for metrics.
 	OnEnd func(s *scope.Scope, err error, elapsed time.Duration)
+	// OnLeak, if set, is called once per transaction garbage-collected
+	// without Commit or Rollback, after it was reported and rolled back.
+	OnLeak func(s *scope.Scope)
 }
 
 // Runtime is the state the callbacks share: options, the sources they have

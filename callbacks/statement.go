@@ -76,9 +76,10 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		}
 		now := time.Now()
 		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
-		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Caller: scope.Caller(1), Start: now}
+		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now}
+		scope.Capture(&sc.scope, 1)
 		if tx != nil {
-			sc.scope.Parent = &tx.scope
+			sc.scope.Parent = tx.scope
 		}
 		r.setDeadline(sc, rt, now)
 		stmt.Context = sc
@@ -183,6 +184,10 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			sc.tx.scope.StatementEnded(time.Now())
 		}
 		logged := r.report(sc.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
+		// Drivers may keep the last context they were given (pgx does); it
+		// must not keep the statement or its transaction reachable, or a
+		// leaked transaction could never be collected and reported.
+		sc.stmt, sc.tx, sc.origPool = nil, nil, nil
 		if logged {
 			if outer := stmtFrom(sc.parent); outer != nil {
 				outer.loggedBelow = err

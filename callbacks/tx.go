@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync/atomic"
+	"runtime"
 	"time"
 
+	"go.uber.org/zap"
 	"gorm.io/gorm"
 
 	"github.com/replyrocket/gormsession/callbacks/errclass"
@@ -68,7 +69,7 @@ type Tx struct {
 	implicit bool // GORM's per-statement transaction: no scope of its own
 
 	rt       *Runtime
-	scope    scope.Scope
+	scope    *scope.Scope // separate from Tx, so the registry does not keep Tx alive
 	conn     *sql.Conn
 	ctx      context.Context // the transaction's context
 	parent   context.Context // the caller's
@@ -76,7 +77,6 @@ type Tx struct {
 	timeout  time.Duration
 	deadline time.Time // zero when not ours
 	stop     func() bool
-	ended    atomic.Bool
 }
 
 var _ gorm.Tx = (*Tx)(nil)
@@ -91,7 +91,8 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	}
 	start := time.Now()
 	t := &Tx{rt: r, src: src, parent: ctx, ctx: ctx}
-	t.scope = scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Caller: scope.Caller(1), Start: start}
+	t.scope = &scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start}
+	scope.Capture(t.scope, 1)
 
 	d := r.opts.TransactionTimeout
 	if o, ok := transactionOverride(ctx); ok {
@@ -127,13 +128,48 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		return nil, t.fail("begin", errclass.MarkBeforeStatement(err), start)
 	}
 	_ = waited
-	r.reg.Open(&t.scope)
+	r.reg.Open(t.scope)
 	if t.ctx.Done() != nil {
 		// The deadline or the caller's cancel rolls the transaction back
 		// (database/sql does that); give the connection back to the pool too.
-		t.stop = context.AfterFunc(t.ctx, func() { t.conn.Close() })
+		// The closure must not hold t, or t could never be collected.
+		c := t.conn
+		t.stop = context.AfterFunc(t.ctx, func() { c.Close() })
 	}
+	runtime.AddCleanup(t, r.leaked, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel})
 	return t, nil
+}
+
+// leak is what the cleanup of a garbage-collected Tx needs; nothing in it
+// refers back to the Tx.
+type leak struct {
+	scope  *scope.Scope
+	tx     *sql.Tx
+	conn   *sql.Conn
+	cancel context.CancelFunc
+}
+
+// leaked runs when a Tx was garbage-collected. If it never ended, it was
+// leaked: report it with the line that began it, then roll it back and
+// give its connection back, which no pool does on its own.
+func (r *Runtime) leaked(l leak) {
+	if !l.scope.End() {
+		return
+	}
+	_ = l.tx.Rollback()
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	if l.cancel != nil {
+		l.cancel()
+	}
+	r.reg.Close(l.scope)
+	r.log.Error("leaked database transaction: garbage-collected without Commit or Rollback; rolled back",
+		zap.String("caller", l.scope.Caller), zap.Uint64("scope_id", l.scope.ID), zap.String("source", l.scope.Source),
+		zap.Duration("age", time.Since(l.scope.Start)), zap.String("stack", l.scope.Stack()))
+	if r.opts.OnLeak != nil {
+		r.opts.OnLeak(l.scope)
+	}
 }
 
 // fail ends a transaction that never began: logs it and frees the timer.
@@ -141,17 +177,12 @@ func (t *Tx) fail(op string, err error, start time.Time) error {
 	if t.cancel != nil {
 		t.cancel()
 	}
-	t.rt.report(t.src, int(numOps), &t.scope, err, time.Since(start), nil, nil)
+	t.rt.report(t.src, int(numOps), t.scope, err, time.Since(start), nil, nil)
 	return err
 }
 
 // Scope returns the transaction's scope (nil for GORM's implicit ones).
-func (t *Tx) Scope() *scope.Scope {
-	if t.implicit {
-		return nil
-	}
-	return &t.scope
-}
+func (t *Tx) Scope() *scope.Scope { return t.scope }
 
 // Deadline returns the transaction's own deadline and budget, if it has one.
 func (t *Tx) Deadline() (time.Time, time.Duration, bool) {
@@ -226,7 +257,7 @@ func (t *Tx) timedOut(err error, op string) error {
 
 // end releases the connection, the timer and the scope, once.
 func (t *Tx) end(op string, err error, start time.Time) {
-	if t.implicit || !t.ended.CompareAndSwap(false, true) {
+	if t.implicit || !t.scope.End() {
 		return
 	}
 	if t.stop != nil {
@@ -238,7 +269,7 @@ func (t *Tx) end(op string, err error, start time.Time) {
 	if t.cancel != nil {
 		t.cancel()
 	}
-	t.rt.reg.Close(&t.scope)
-	t.rt.report(t.src, int(numOps), &t.scope, err, time.Since(t.scope.Start), nil, nil)
+	t.rt.reg.Close(t.scope)
+	t.rt.report(t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, nil)
 	_ = start
 }

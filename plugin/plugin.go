@@ -39,6 +39,7 @@ type Plugin struct {
 	breakers *breaker.Set
 	rt       *callbacks.Runtime
 	errs     errorCounts
+	mon      *monitor
 
 	mu     sync.Mutex
 	db     *gorm.DB
@@ -86,6 +87,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return err
 	}
 	p.breakers = breaker.NewSet(p.cfg.Breaker, p.log)
+	p.mon = newMonitor(p)
 	p.rt = callbacks.NewRuntime(p.runtimeOptions())
 	src := p.rt.AddSource(sqlDB, "primary", true)
 	if dr, ok := db.Config.Plugins["gorm:db_resolver"].(*dbresolver.DBResolver); ok {
@@ -109,6 +111,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if gl, ok := db.Logger.(*GormLogger); ok {
 		gl.pluginLogs.Store(true)
 	}
+	p.mon.start()
 	p.db = db
 	return nil
 }
@@ -148,6 +151,7 @@ func (p *Plugin) runtimeOptions() callbacks.Options {
 				p.errs.add(Classify(err))
 			}
 		},
+		OnLeak: func(*scope.Scope) { p.mon.leaked.Add(1) },
 	}
 	ot := p.cfg.OperationTimeouts
 	o.OpTimeouts = [...]time.Duration{
@@ -200,9 +204,19 @@ func (p *Plugin) NameSource(db *sql.DB, name string) error {
 	return nil
 }
 
-// Close stops the plugin's background work. It is idempotent and returns
-// nil; the callbacks keep working after it.
+// Close stops the plugin's background work (the long-running and
+// idle-in-transaction monitor) and waits for it to exit. It is idempotent,
+// safe before Initialize, and returns nil; the callbacks keep working after
+// it.
 func (p *Plugin) Close() error {
-	p.closed.Store(true)
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.mu.Lock()
+	m := p.mon
+	p.mu.Unlock()
+	if m != nil {
+		m.close()
+	}
 	return nil
 }

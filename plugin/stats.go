@@ -64,6 +64,10 @@ func (p *Plugin) Stats() Stats {
 	if p.breakers != nil {
 		s.Breakers = p.breakers.Snapshot()
 	}
+	if m := p.mon; m != nil {
+		s.LongRunning, s.LongRunningTotal = m.lastLongN.Load(), m.reported.Load()
+		s.IdleInTx, s.Leaked = m.idleNow.Load(), m.leaked.Load()
+	}
 	if p.rt != nil {
 		for _, src := range p.rt.Sources() {
 			s.Pools = append(s.Pools, PoolStats{Source: src.Name, Waiting: src.Waiting(), DBStats: src.DB.Stats()})

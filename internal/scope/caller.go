@@ -43,6 +43,45 @@ func Caller(skip int) string {
 	return "unknown"
 }
 
+// Capture sets s.Caller as Caller does and keeps the stack from that frame
+// down, for Stack.
+func Capture(s *Scope, skip int) {
+	var pcs [48]uintptr
+	n := runtime.Callers(skip+2, pcs[:])
+	for i, pc := range pcs[:n] {
+		fi := lookup(pc)
+		if !fi.internal {
+			s.Caller = fi.where
+			s.npcs = uint8(copy(s.pcs[:], pcs[i:n]))
+			return
+		}
+	}
+	s.Caller = "unknown"
+}
+
+// Stack returns the stack of the goroutine that opened s, as it was when
+// it opened it, from the caller down: "function\n\tfile:line" per frame.
+func (s *Scope) Stack() string {
+	if s.npcs == 0 {
+		return ""
+	}
+	var b strings.Builder
+	frames := runtime.CallersFrames(s.pcs[:s.npcs])
+	for {
+		f, more := frames.Next()
+		b.WriteString(f.Function)
+		b.WriteString("\n\t")
+		b.WriteString(f.File)
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(f.Line))
+		b.WriteByte('\n')
+		if !more {
+			break
+		}
+	}
+	return b.String()
+}
+
 func lookup(pc uintptr) frameInfo {
 	if v, ok := frameCache.Load(pc); ok {
 		return v.(frameInfo)

@@ -32,7 +32,37 @@ type Scope struct {
 	running     atomic.Int32
 	lastCaller  atomic.Pointer[string]
 	lastStmtEnd atomic.Int64 // unix nanos
+
+	// The opening goroutine's stack from Caller down, symbolized only if
+	// the scope is ever reported.
+	pcs  [24]uintptr
+	npcs uint8
+
+	longReported atomic.Bool
+	idleReported atomic.Int64 // the idle period (its start, unix nanos) last reported
+	ended        atomic.Bool
 }
+
+// MarkLongRunning records that the monitor reported s; it returns false if
+// it already had.
+func (s *Scope) MarkLongRunning() bool { return s.longReported.CompareAndSwap(false, true) }
+
+// LongRunningReported reports whether the monitor reported s as long-running.
+func (s *Scope) LongRunningReported() bool { return s.longReported.Load() }
+
+// MarkIdle records that the idle period starting at since was reported; it
+// returns false if that period already was.
+func (s *Scope) MarkIdle(since time.Time) bool {
+	ns := since.UnixNano()
+	old := s.idleReported.Load()
+	return old != ns && s.idleReported.CompareAndSwap(old, ns)
+}
+
+// End marks s ended; it returns false if it already was.
+func (s *Scope) End() bool { return s.ended.CompareAndSwap(false, true) }
+
+// Ended reports whether End was called.
+func (s *Scope) Ended() bool { return s.ended.Load() }
 
 // StatementStarted records that a statement started inside the transaction
 // s, opened at caller.

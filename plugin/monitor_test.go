@@ -1,0 +1,114 @@
+package sessionplugin_test
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/internal/testdb"
+	sessionplugin "github.com/replyrocket/gormsession/plugin"
+)
+
+func fastMonitor(c *sessionplugin.Config) {
+	c.LongRunningThreshold = 100 * time.Millisecond
+	c.IdleInTxThreshold = 100 * time.Millisecond
+}
+
+// A transaction held open past the threshold is reported once at warn with
+// the line and stack that opened it, and once at info when it returns.
+func TestLongRunningReportedOnceAndOnReturn(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, logs := install(t, kind, fastMonitor)
+		tx := db.Begin() // the line the report must name
+		_, file, line, _ := runtime.Caller(0)
+		want := "plugin/" + file[strings.LastIndex(file, "/")+1:] + ":" + itoa(line-1)
+		waitFor(t, func() bool { return logs.FilterMessage("long-running database scope").Len() > 0 }, "the long-running report")
+		time.Sleep(250 * time.Millisecond) // more ticks: it must not repeat
+		reports := logs.FilterMessage("long-running database scope").All()
+		if len(reports) != 1 {
+			t.Fatalf("%d long-running reports, want exactly 1", len(reports))
+		}
+		f := reports[0].ContextMap()
+		if f["caller"] != want || !strings.Contains(f["stack"].(string), "TestLongRunningReportedOnceAndOnReturn") {
+			t.Errorf("report caller %v (want %s), stack %q", f["caller"], want, f["stack"])
+		}
+		if st := p.Stats(); st.LongRunning != 1 || st.LongRunningTotal != 1 {
+			t.Errorf("Stats long-running now %d total %d, want 1 and 1", st.LongRunning, st.LongRunningTotal)
+		}
+		if s := p.ActiveScopes(); len(s) != 1 || !s[0].LongRunning {
+			t.Errorf("ActiveScopes = %+v, want the transaction marked long-running", s)
+		}
+		tx.Rollback()
+		back := logs.FilterMessage("long-running database scope returned").All()
+		if len(back) != 1 || back[0].ContextMap()["returned_after"].(time.Duration) < 100*time.Millisecond {
+			t.Fatalf("returned lines = %v, want one with returned_after >= 100ms", back)
+		}
+	})
+}
+
+func TestIdleInTransactionNamesLastStatement(t *testing.T) {
+	db, p, logs := install(t, testdb.Postgres, fastMonitor)
+	tx := db.Begin()
+	defer tx.Rollback()
+	tx.Create(&Item{Name: "then idle"}) // the last statement
+	_, file, line, _ := runtime.Caller(0)
+	want := "plugin/" + file[strings.LastIndex(file, "/")+1:] + ":" + itoa(line-1)
+	waitFor(t, func() bool { return logs.FilterMessage("transaction idle in transaction").Len() > 0 }, "the idle report")
+	f := logs.FilterMessage("transaction idle in transaction").All()[0].ContextMap()
+	if f["last_statement"] != want {
+		t.Errorf("last_statement = %v, want %s", f["last_statement"], want)
+	}
+	if s := p.ActiveScopes(); len(s) != 1 || !s[0].IdleInTx || s[0].LastStatement != want {
+		t.Errorf("ActiveScopes = %+v, want the idle transaction", s)
+	}
+}
+
+// A transaction dropped without Commit or Rollback is found by the garbage
+// collector, reported as leaked with its line, rolled back, and its
+// connection returned to the pool.
+func TestLeakedTransactionReportedAndReclaimed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, logs := install(t, kind, func(c *sessionplugin.Config) { c.TransactionTimeout = 0 })
+		line := leakATransaction(db)
+		sqlDB, _ := db.DB()
+		waitFor(t, func() bool {
+			runtime.GC()
+			return p.Stats().Leaked == 1
+		}, "the leaked transaction to be collected")
+		l := logs.FilterMessage("leaked database transaction: garbage-collected without Commit or Rollback; rolled back").All()
+		if len(l) != 1 || l[0].ContextMap()["caller"] != line {
+			t.Fatalf("leak lines = %v, want one naming %s", l, line)
+		}
+		waitFor(t, func() bool { return sqlDB.Stats().InUse == 0 }, "the connection to return")
+		if n := len(p.ActiveScopes()); n != 0 {
+			t.Errorf("%d scopes open after the leak was reclaimed", n)
+		}
+		var n int64
+		if err := db.Model(&Item{}).Where("name = ?", "leaked").Count(&n).Error; err != nil || n != 0 {
+			t.Errorf("leaked insert visible (%d rows, %v): it must have been rolled back", n, err)
+		}
+	})
+}
+
+//go:noinline
+func leakATransaction(db *gorm.DB) string {
+	tx := db.Begin()
+	_, file, line, _ := runtime.Caller(0)
+	tx.Create(&Item{Name: "leaked"})
+	return "plugin/" + file[strings.LastIndex(file, "/")+1:] + ":" + itoa(line-1)
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	_, p, _ := install(t, testdb.SQLite, fastMonitor)
+	for i := 0; i < 3; i++ {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sessionplugin.New(sessionplugin.DefaultConfig()).Close(); err != nil {
+		t.Fatalf("Close before Initialize: %v", err)
+	}
+}
