@@ -41,7 +41,7 @@ func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed
 	if s.Kind == scope.Transaction {
 		msg = "database transaction failed"
 	}
-	if ce := r.log.Check(levelOf(cat), msg); ce != nil {
+	if ce := r.log.Check(cat.Level(), msg); ce != nil {
 		ce.Write(r.fields(s, err, elapsed, db, zap.String("category", string(cat)), zap.String("code", errclass.Code(err)))...)
 	}
 	return true
@@ -74,18 +74,4 @@ func (r *Runtime) fields(s *scope.Scope, err error, elapsed time.Duration, db *g
 		}
 	}
 	return f
-}
-
-// levelOf: a missing row is routine, bad input is the caller's, the rest
-// is the database's or ours.
-func levelOf(c errclass.Category) zapcore.Level {
-	switch c {
-	case errclass.NotFound, errclass.Canceled:
-		return zapcore.DebugLevel
-	case errclass.UniqueViolation, errclass.ForeignKeyViolation, errclass.NotNullViolation,
-		errclass.CheckViolation, errclass.InvalidData, errclass.Syntax, errclass.UndefinedObject,
-		errclass.ReadOnly, errclass.PermissionDenied, errclass.Deadlock, errclass.SerializationFailure:
-		return zapcore.WarnLevel
-	}
-	return zapcore.ErrorLevel
 }
