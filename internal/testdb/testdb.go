@@ -125,7 +125,9 @@ func Fresh(t testing.TB, kind Kind) Target {
 		base := BaseDSN(kind)
 		admin, err := sql.Open("pgx", base)
 		if err == nil {
-			err = pingTimeout(admin)
+			if err = pingTimeout(admin); err != nil {
+				admin.Close() // or goleak sees its opener goroutine after the skip
+			}
 		}
 		if err != nil {
 			Unavailable(t, kind, err)
@@ -153,7 +155,9 @@ func Fresh(t testing.TB, kind Kind) Target {
 		}
 		admin, err := sql.Open("mysql", base)
 		if err == nil {
-			err = pingTimeout(admin)
+			if err = pingTimeout(admin); err != nil {
+				admin.Close() // or goleak sees its opener goroutine after the skip
+			}
 		}
 		if err != nil {
 			Unavailable(t, kind, err)
