@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"gorm.io/gorm"
 	"gorm.io/plugin/dbresolver"
 
@@ -52,9 +53,13 @@ var _ gorm.Plugin = (*Plugin)(nil)
 // returns cfg.Validate()'s error and installs nothing when cfg is invalid.
 // A nil cfg.Logger means zap.NewNop().
 func New(cfg Config) *Plugin {
-	p := &Plugin{cfg: cfg, log: cfg.Logger}
-	if p.log == nil {
-		p.log = zap.NewNop()
+	p := &Plugin{cfg: cfg, log: zap.NewNop()}
+	if cfg.Logger != nil {
+		// Our lines carry the user's caller and, where useful, the stack
+		// that opened the scope; zap's own caller and stacktrace would point
+		// into gormsession and clash with the "caller" field.
+		p.log = cfg.Logger.WithOptions(zap.WithCaller(false),
+			zap.AddStacktrace(zap.LevelEnablerFunc(func(zapcore.Level) bool { return false })))
 	}
 	return p
 }
