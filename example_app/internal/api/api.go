@@ -68,9 +68,6 @@ func (a *API) Handler() http.Handler {
 	page := a.plugin.Handler()
 	mux.Handle("GET /debug/db", page)
 	mux.Handle("GET /debug/db/", http.StripPrefix("/debug/db", page))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
-	})
 	return a.outer(mux)
 }
 

@@ -22,8 +22,10 @@ import (
 //     claimed with UPDATE ... WHERE id = ? AND status = 'queued' and kept
 //     only if that changed a row.
 //
-// A serialization failure or deadlock re-runs the transaction (WithRetry).
-func Claim(ctx context.Context, db *gorm.DB, kind Kind, now time.Time, limit int) ([]Email, error) {
+// Each claimed email carries token, so a claim whose COMMIT outcome is
+// unknown can be undone with ReleaseClaim. A serialization failure or
+// deadlock re-runs the transaction (WithRetry).
+func Claim(ctx context.Context, db *gorm.DB, kind Kind, now time.Time, limit int, token string) ([]Email, error) {
 	var cand []uint64
 	if kind == SQLite {
 		// Candidates are read before BEGIN (on the primary), so the
@@ -43,9 +45,9 @@ func Claim(ctx context.Context, db *gorm.DB, kind Kind, now time.Time, limit int
 		var ids []uint64
 		var err error
 		if kind == SQLite {
-			ids, err = claimEach(tx, cand, now)
+			ids, err = claimEach(tx, cand, now, token)
 		} else {
-			ids, err = claimSkipLocked(tx, now, limit)
+			ids, err = claimSkipLocked(tx, now, limit, token)
 		}
 		if err != nil || len(ids) == 0 {
 			return err
@@ -55,7 +57,7 @@ func Claim(ctx context.Context, db *gorm.DB, kind Kind, now time.Time, limit int
 	return out, err
 }
 
-func claimSkipLocked(tx *gorm.DB, now time.Time, limit int) ([]uint64, error) {
+func claimSkipLocked(tx *gorm.DB, now time.Time, limit int, token string) ([]uint64, error) {
 	var ids []uint64
 	err := tx.Model(&Email{}).
 		Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked}).
@@ -64,16 +66,16 @@ func claimSkipLocked(tx *gorm.DB, now time.Time, limit int) ([]uint64, error) {
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	err = tx.Model(&Email{}).Where("id IN ?", ids).Updates(claimed(now)).Error
+	err = tx.Model(&Email{}).Where("id IN ?", ids).Updates(claimed(now, token)).Error
 	return ids, err
 }
 
 // claimEach claims each candidate with a conditional UPDATE and keeps those
 // it changed: a candidate another claimer took meanwhile changes no row.
-func claimEach(tx *gorm.DB, cand []uint64, now time.Time) ([]uint64, error) {
+func claimEach(tx *gorm.DB, cand []uint64, now time.Time, token string) ([]uint64, error) {
 	var ids []uint64
 	for _, id := range cand {
-		res := tx.Model(&Email{}).Where("id = ? AND status = ?", id, StatusQueued).Updates(claimed(now))
+		res := tx.Model(&Email{}).Where("id = ? AND status = ?", id, StatusQueued).Updates(claimed(now, token))
 		if res.Error != nil {
 			return nil, res.Error
 		}
@@ -84,6 +86,16 @@ func claimEach(tx *gorm.DB, cand []uint64, now time.Time) ([]uint64, error) {
 	return ids, nil
 }
 
-func claimed(now time.Time) map[string]any {
-	return map[string]any{"status": StatusSending, "attempts": gorm.Expr("attempts + 1"), "claimed_at": now}
+func claimed(now time.Time, token string) map[string]any {
+	return map[string]any{"status": StatusSending, "attempts": gorm.Expr("attempts + 1"), "claimed_at": now, "claim_token": token}
+}
+
+// ReleaseClaim returns to the queue every email the claim with token left
+// in sending. The worker calls it when a claim's COMMIT had an unknown
+// outcome (the connection was lost during COMMIT): the claim may have
+// committed, but none of its emails was handed to the sender.
+func ReleaseClaim(db *gorm.DB, token string) (int64, error) {
+	res := db.Model(&Email{}).Where("claim_token = ? AND status = ?", token, StatusSending).
+		Updates(map[string]any{"status": StatusQueued, "attempts": gorm.Expr("attempts - 1")})
+	return res.RowsAffected, res.Error
 }

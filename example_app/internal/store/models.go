@@ -41,6 +41,7 @@ type Email struct {
 	Attempts      int        `gorm:"not null;default:0" json:"attempts"`
 	LastError     string     `gorm:"size:500;not null;default:''" json:"last_error,omitempty"`
 	ClaimedAt     *time.Time `json:"claimed_at,omitempty"`
+	ClaimToken    string     `gorm:"size:32;not null;default:'';index" json:"-"` // the claim transaction that took it
 	SentAt        *time.Time `json:"sent_at,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`

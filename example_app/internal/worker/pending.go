@@ -35,6 +35,25 @@ type pending struct {
 	flushing sync.Mutex // held by the loop recording them
 	mu       sync.Mutex
 	m        map[uint64]outcome
+	claims   map[string]bool // tokens of claims whose COMMIT outcome is unknown
+}
+
+func (p *pending) addClaim(token string) {
+	p.mu.Lock()
+	p.claims[token] = true
+	p.mu.Unlock()
+}
+
+func (p *pending) removeClaim(token string) {
+	p.mu.Lock()
+	delete(p.claims, token)
+	p.mu.Unlock()
+}
+
+func (p *pending) claimTokens() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Sorted(maps.Keys(p.claims))
 }
 
 func (p *pending) add(id uint64, o outcome) {

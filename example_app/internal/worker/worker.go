@@ -7,14 +7,18 @@
 // ever claimed, so no other loop or process can pick it up meanwhile. If
 // recording the outcome fails (the database went away after the send), the
 // outcome is kept in memory and recorded later; the email stays in sending
-// and is never handed out again. Infrastructure failures while claiming
-// (connection, timeout, pool exhausted, breaker open) are waited out with
-// backoff; temporary send failures are retried with exponential backoff up to
+// and is never handed out again. A claim whose COMMIT had an unknown
+// outcome (category commit_unknown) is undone by its token once the database
+// answers again. Infrastructure failures while claiming (connection,
+// timeout, pool exhausted, breaker open) are waited out with backoff;
+// temporary send failures are retried with exponential backoff up to
 // MaxAttempts.
 package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"time"
@@ -75,7 +79,7 @@ func New(db *gorm.DB, kind store.Kind, sender Sender, cfg Config, log *zap.Logge
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Worker{db: db, kind: kind, sender: sender, cfg: cfg, log: log, obs: obs, pending: pending{m: map[uint64]outcome{}}}
+	return &Worker{db: db, kind: kind, sender: sender, cfg: cfg, log: log, obs: obs, pending: pending{m: map[uint64]outcome{}, claims: map[string]bool{}}}
 }
 
 // Run runs the loops until ctx ends. Each loop finishes the batch it is
@@ -95,6 +99,10 @@ func (w *Worker) Run(ctx context.Context) {
 	if ids := w.pending.ids(); len(ids) > 0 {
 		w.log.Error("outcomes not recorded at shutdown: these emails stay in sending and will not be sent again",
 			zap.Uint64s("email_ids", ids))
+	}
+	if tokens := w.pending.claimTokens(); len(tokens) > 0 {
+		w.log.Error("claims with an unknown commit outcome not released at shutdown: their emails, if any, stay in sending (never sent)",
+			zap.Strings("claims", tokens))
 	}
 }
 
@@ -149,8 +157,13 @@ func (w *Worker) batch(ctx context.Context, log *zap.Logger) (int, error) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.BatchTimeout)
 	defer cancel()
 	w.flush(bctx)
-	emails, err := store.Claim(bctx, w.db, w.kind, time.Now().UTC(), w.cfg.Batch)
+	token := newToken()
+	emails, err := store.Claim(bctx, w.db, w.kind, time.Now().UTC(), w.cfg.Batch, token)
 	if err != nil {
+		if sessionplugin.Classify(err) == sessionplugin.CategoryCommitUnknown {
+			// The claim may have committed: release whatever it took, later.
+			w.pending.addClaim(token)
+		}
 		return 0, err
 	}
 	for i, e := range emails {
@@ -241,6 +254,14 @@ func (w *Worker) flush(ctx context.Context) {
 		return // another loop is at it
 	}
 	defer w.pending.flushing.Unlock()
+	for _, token := range w.pending.claimTokens() {
+		n, err := store.ReleaseClaim(w.db.WithContext(ctx), token)
+		if err != nil {
+			return
+		}
+		w.pending.removeClaim(token)
+		w.log.Info("released the emails of a claim whose commit outcome was unknown", zap.String("claim", token), zap.Int64("emails", n))
+	}
 	for id, o := range w.pending.snapshot() {
 		if err := w.record(ctx, id, o); err != nil {
 			return // still down; try again on the next batch
@@ -259,6 +280,12 @@ func (w *Worker) warnStale(ctx context.Context) {
 		w.log.Warn("emails left in sending by a stopped process; they are not re-sent automatically (at most once): check them with your provider",
 			zap.Int64("count", n))
 	}
+}
+
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (w *Worker) observe(outcome string) {
