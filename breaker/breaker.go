@@ -79,16 +79,27 @@ func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err erro
 		return nil, &OpenError{Source: b.name, State: StateForcedOpen, Reason: "set by operator"}
 	}
 	e := b.eng.Load()
-	gbDone, gbErr := e.cb.Allow()
-	if gbErr != nil {
-		return b.reject(e, gbErr)
-	}
 	w := e.win.Load()
 	if w.state == StateClosed {
 		if now := time.Now(); now.After(w.expiry) {
 			w = e.roll(w, now)
 		}
+		if w.state == StateClosed {
+			// Closed: admitted without gobreaker, whose lock would be
+			// shared by every statement; gobreaker's closed-state counts
+			// are never read. It hears of the call only if its outcome
+			// trips the breaker (see call.done).
+			w.requests.Add(1)
+			b.flush()
+			c := &call{e: e, w: w}
+			return c.done, nil
+		}
 	}
+	gbDone, gbErr := e.cb.Allow()
+	if gbErr != nil {
+		return b.reject(e, gbErr)
+	}
+	w = e.win.Load()
 	w.requests.Add(1)
 	b.flush()
 	c := &call{e: e, w: w, gb: gbDone}

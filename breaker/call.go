@@ -8,12 +8,12 @@ import (
 )
 
 // call is one admitted statement. Allow allocates it and returns its done
-// method value; with gobreaker's own done closure these are the three
-// allocations of an admitted statement.
+// method value: the two allocations of an admitted statement (three in the
+// half-open state, with gobreaker's own done closure).
 type call struct {
 	e    *engine
-	w    *window // the window the call was admitted in
-	gb   func(error)
+	w    *window     // the window the call was admitted in
+	gb   func(error) // nil when admitted in the closed state
 	used atomic.Bool
 }
 
@@ -27,8 +27,28 @@ func (c *call) done(err error, elapsed time.Duration) {
 	if Mode(b.mode.Load()) != ModeDisabled {
 		out = c.e.record(c.w, err, elapsed)
 	}
-	c.gb(out)
+	if c.gb != nil {
+		c.gb(out)
+	} else if te, ok := out.(*tripError); ok {
+		c.e.trip(c.w, te)
+	}
 	b.flush()
+}
+
+// trip hands gobreaker the decision to open that a call admitted in the
+// closed window w made: through one request of its own, which it admits
+// only while still closed. If w stopped being the current window between
+// the decision and that request, the request is reported as excluded.
+func (e *engine) trip(w *window, te *tripError) {
+	gbDone, err := e.cb.Allow()
+	if err != nil {
+		return // already open
+	}
+	if e.win.Load() != w {
+		gbDone(errExclude)
+		return
+	}
+	gbDone(te)
 }
 
 // record counts err in w and returns what gobreaker is told: nil (success),
