@@ -10,12 +10,12 @@ import (
 )
 
 // acquire takes a connection from src for one statement or transaction,
-// waiting at most PoolTimeout (or until ctx ends, if sooner). A wait cut
-// short by a deadline becomes a *TimeoutError that says which budget ran
-// out; owned tells whether ctx's deadline is gormsession's (budget b).
-func (r *Runtime) acquire(ctx context.Context, src *Source, op, table string, owned bool, b Budget, timeout time.Duration) (*sql.Conn, time.Duration, error) {
+// waiting at most PoolTimeout from start (the scope's start: its caller just
+// read the clock) or until ctx ends, if sooner. A wait cut short by a
+// deadline becomes a *TimeoutError that says which budget ran out; owned
+// tells whether ctx's deadline is gormsession's (budget b).
+func (r *Runtime) acquire(ctx context.Context, src *Source, start time.Time, op, table string, owned bool, b Budget, timeout time.Duration) (*sql.Conn, time.Duration, error) {
 	waitCtx := ctx
-	start := time.Now()
 	poolTimer := false
 	if pt := r.opts.PoolTimeout; pt > 0 {
 		if dl, ok := ctx.Deadline(); !ok || dl.After(start.Add(pt)) {

@@ -36,6 +36,9 @@ func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed
 	if already != nil && errors.Is(err, already) {
 		return false // a nested statement logged it
 	}
+	if r.log.Level() > zapcore.ErrorLevel {
+		return true // no level a failure is logged at is enabled: skip classifying
+	}
 	cat := errclass.Classify(err)
 	msg := "database statement failed"
 	if s.Kind == scope.Transaction {

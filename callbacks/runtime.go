@@ -81,6 +81,8 @@ type Runtime struct {
 	mu      sync.Mutex // guards naming of new sources only
 	sources sync.Map   // *sql.DB -> *Source
 	counts  map[string]int
+
+	onLeak func(leak) // r.leaked, bound once rather than per transaction
 }
 
 // Source is one database the runtime sends statements to: the primary, or a
@@ -122,6 +124,7 @@ func NewRuntime(opts Options) *Runtime {
 	if r.reg == nil {
 		r.reg = &scope.Registry{}
 	}
+	r.onLeak = r.leaked
 	return r
 }
 

@@ -77,29 +77,33 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		now := time.Now()
 		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
 		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now}
-		scope.Capture(&sc.scope, 1)
 		if tx != nil {
 			sc.scope.Parent = tx.scope
 		}
-		r.setDeadline(sc, rt, now)
 		stmt.Context = sc
-		r.reg.Open(&sc.scope)
-		if tx != nil {
-			tx.scope.StatementStarted(sc.scope.Caller)
-		}
-		if rt != routeAcquire {
-			return
-		}
-		if r.opts.Gate != nil {
+		if rt == routeAcquire && r.opts.Gate != nil {
 			done, err := r.opts.Gate(src.Name)
 			if err != nil {
+				// Refused: the scope ends at once, so it needs its caller
+				// but neither the opening stack nor a deadline.
+				scope.CaptureCaller(&sc.scope, 1)
+				r.reg.Open(&sc.scope)
 				sc.rejected = true
 				db.AddError(err)
 				return
 			}
 			sc.done = done
 		}
-		conn, waited, err := r.acquire(sc, src, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
+		scope.Capture(&sc.scope, 1)
+		r.reg.Open(&sc.scope)
+		if tx != nil {
+			tx.scope.StatementStarted(&sc.scope)
+		}
+		r.setDeadline(sc, rt, now)
+		if rt != routeAcquire {
+			return
+		}
+		conn, waited, err := r.acquire(sc, src, now, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
 		sc.waited = waited
 		if err != nil {
 			sc.rejected = true
@@ -165,7 +169,8 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.origPool != nil {
 			stmt.ConnPool = sc.origPool
 		}
-		elapsed := time.Since(sc.scope.Start)
+		end := time.Now()
+		elapsed := end.Sub(sc.scope.Start)
 		err := db.Error
 		if err != nil && !sc.rejected && sc.ownDeadlineFired() {
 			var te *TimeoutError
@@ -181,7 +186,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			sc.done(breakerOutcome(err, sc.parent), elapsed)
 		}
 		if sc.tx != nil {
-			sc.tx.scope.StatementEnded(time.Now())
+			sc.tx.scope.StatementEnded(end)
 		}
 		logged := r.report(sc.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
 		// Drivers may keep the last context they were given (pgx does); it

@@ -113,7 +113,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 			return nil, t.fail("begin", err, start)
 		}
 	}
-	conn, waited, err := r.acquire(t.ctx, src, "begin", "", t.cancel != nil, BudgetTransaction, d)
+	conn, waited, err := r.acquire(t.ctx, src, start, "begin", "", t.cancel != nil, BudgetTransaction, d)
 	if err == nil {
 		t.conn = conn
 		t.tx, err = conn.BeginTx(t.ctx, opts)
@@ -136,7 +136,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		c := t.conn
 		t.stop = context.AfterFunc(t.ctx, func() { c.Close() })
 	}
-	runtime.AddCleanup(t, r.leaked, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel})
+	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel})
 	return t, nil
 }
 

@@ -3,9 +3,11 @@ package errclass
 import (
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
@@ -15,6 +17,11 @@ import (
 
 // errDBClosedText is the message of database/sql's unexported errDBClosed.
 const errDBClosedText = "sql: database is closed"
+
+// errorStringType is the type of errors.New's errors, errDBClosed's among
+// them: only those are compared by text, so classifying never formats an
+// error whose Error() is costly (a breaker's OpenError on every refusal).
+var errorStringType = reflect.TypeOf(errors.New(""))
 
 // genericSentinels maps errors without a database code, matched like
 // errors.Is on one node of the tree.
@@ -87,7 +94,7 @@ func genericError(e error) Category {
 		}
 		return None
 	}
-	if e.Error() == errDBClosedText {
+	if reflect.TypeOf(e) == errorStringType && e.Error() == errDBClosedText {
 		return Closed
 	}
 	// Any other net.Error that reports a timeout (bare errnos, whose

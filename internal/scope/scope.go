@@ -28,6 +28,10 @@ type Scope struct {
 	Start  time.Time
 	Parent *Scope // the transaction a statement runs in, or nil
 
+	// callerRef points at Capture's shared, immutable copy of Caller, so a
+	// transaction can record its last statement's caller without copying.
+	callerRef *string
+
 	// Transaction bookkeeping, for the idle-in-transaction signal.
 	running     atomic.Int32
 	lastCaller  atomic.Pointer[string]
@@ -64,11 +68,16 @@ func (s *Scope) End() bool { return s.ended.CompareAndSwap(false, true) }
 // Ended reports whether End was called.
 func (s *Scope) Ended() bool { return s.ended.Load() }
 
-// StatementStarted records that a statement started inside the transaction
-// s, opened at caller.
-func (s *Scope) StatementStarted(caller string) {
+// StatementStarted records that the statement stmt started inside the
+// transaction s, for Idle's last caller.
+func (s *Scope) StatementStarted(stmt *Scope) {
 	s.running.Add(1)
-	s.lastCaller.Store(&caller)
+	ref := stmt.callerRef
+	if ref == nil || *ref != stmt.Caller { // Caller not set by Capture
+		c := stmt.Caller
+		ref = &c
+	}
+	s.lastCaller.Store(ref)
 }
 
 // StatementEnded records that a statement inside the transaction s ended.
