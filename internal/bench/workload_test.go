@@ -10,15 +10,33 @@ import (
 	sessionplugin "github.com/replyrocket/gormsession/plugin"
 )
 
-// BenchmarkFirst is a point select by primary key.
+// BenchmarkFirst is a point select by primary key, with the statement's
+// context left as GORM's default (ctx=background: no Done channel, the
+// cheapest case for bare GORM) and with a request's context
+// (ctx=request: cancellable, as net/http hands every handler, set with
+// WithContext as a service does).
 func BenchmarkFirst(b *testing.B) {
-	perVariant(b, variants, func(b *testing.B, db *gorm.DB, _ variant) {
-		for i := 0; b.Loop(); i++ {
-			var it Item
-			if err := db.First(&it, i%nRows+1).Error; err != nil {
-				b.Fatal(err)
+	b.Run("ctx=background", func(b *testing.B) {
+		perVariant(b, variants, func(b *testing.B, db *gorm.DB, _ variant) {
+			for i := 0; b.Loop(); i++ {
+				var it Item
+				if err := db.First(&it, i%nRows+1).Error; err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
+		})
+	})
+	b.Run("ctx=request", func(b *testing.B) {
+		perVariant(b, variants, func(b *testing.B, db *gorm.DB, _ variant) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for i := 0; b.Loop(); i++ {
+				var it Item
+				if err := db.WithContext(ctx).First(&it, i%nRows+1).Error; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	})
 }
 
