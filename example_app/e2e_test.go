@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,8 +108,12 @@ func TestEndToEnd(t *testing.T) {
 				Breakers    []struct{ Source string }
 			}
 			c.json(c.want(200, "GET", bURL+"/debug/db?format=json", ""), &page2)
-			if !page2.Initialized || len(page2.Breakers) == 0 {
-				t.Errorf("/debug/db JSON: %+v", page2)
+			sources := []string{}
+			for _, br := range page2.Breakers {
+				sources = append(sources, br.Source)
+			}
+			if !page2.Initialized || !slices.Contains(sources, "primary") || !slices.Contains(sources, "replica-1") {
+				t.Errorf("/debug/db JSON of the instance with a replica: %+v (want breakers for primary and replica-1)", page2)
 			}
 			if html := c.want(200, "GET", aURL+"/debug/db", ""); !strings.Contains(html, "<html") {
 				t.Errorf("/debug/db is not a page: %.100s", html)

@@ -90,7 +90,28 @@ func Open(o Options) (*Store, error) {
 		s.sqlDB.Close()
 		return nil, fmt.Errorf("install gormsession: %w", err)
 	}
+	if err := s.nameReplicas(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// nameReplicas names the replicas replica-1, replica-2, ... in the order of
+// DATABASE_REPLICA_URLS, in logs, Stats, metrics and breakers.
+func (s *Store) nameReplicas() error {
+	if s.resolver == nil {
+		return nil
+	}
+	n := 0
+	return s.resolver.Call(func(pool gorm.ConnPool) error {
+		db, ok := pool.(*sql.DB)
+		if !ok || db == s.sqlDB {
+			return nil
+		}
+		n++
+		return s.Plugin.NameSource(db, fmt.Sprintf("replica-%d", n))
+	})
 }
 
 // useReplicas registers the replicas with dbresolver: reads go to them,
@@ -110,7 +131,7 @@ func (s *Store) useReplicas(urls []string) error {
 	s.resolver = dbresolver.Register(dbresolver.Config{
 		Replicas:          dials,
 		Policy:            dbresolver.RandomPolicy{},
-		TraceResolverMode: true, // sources are named replica-N in logs and stats
+		TraceResolverMode: true,
 	})
 	if err := s.DB.Use(s.resolver); err != nil {
 		return fmt.Errorf("install dbresolver: %w", err)
