@@ -38,7 +38,7 @@ func TestEndToEnd(t *testing.T) {
 				m := map[string]string{
 					"DATABASE_URL": url, "ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", "LOG_LEVEL": "info",
 					"SENT_LOG": sentLog, "EMAIL_WORKERS": "2", "EMAIL_BATCH": "5", "EMAIL_POLL_INTERVAL": "50ms",
-					"EMAIL_RETRY_BASE": "50ms", "SENDER_DELAY": "10ms", "SENDER_FAIL_EVERY": "7",
+					"EMAIL_RETRY_BASE": "50ms", "EMAIL_MAX_ATTEMPTS": "50", "SENDER_DELAY": "10ms", "SENDER_FAIL_EVERY": "7",
 				}
 				for i := 0; i+1 < len(extra); i += 2 {
 					m[extra[i]] = extra[i+1]
