@@ -80,8 +80,19 @@ func (g *GormLogger) ParamsFilter(_ context.Context, sql string, params ...any) 
 	if g.LogParams {
 		return sql, params
 	}
-	return sql, nil
+	// One marker per value: with no values at all GORM's Explain mangles
+	// PostgreSQL's $n placeholders.
+	out := make([]any, len(params))
+	for i := range out {
+		out[i] = redacted{}
+	}
+	return sql, out
 }
+
+// redacted stands for a bound value in logged SQL.
+type redacted struct{}
+
+func (redacted) String() string { return "[redacted]" }
 
 // Trace logs one finished statement, as described on GormLogger.
 func (g *GormLogger) Trace(_ context.Context, begin time.Time, fc func() (string, int64), err error) {

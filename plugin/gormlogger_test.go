@@ -52,3 +52,26 @@ func TestGormLogger(t *testing.T) {
 		})
 	}
 }
+
+// On PostgreSQL the placeholders survive redaction ($1 must not become $1$).
+func TestGormLoggerRedactsPostgresPlaceholders(t *testing.T) {
+	tg := testdb.Fresh(t, testdb.Postgres)
+	core, logs := observer.New(zap.DebugLevel)
+	db, err := gorm.Open(tg.Dialector(), &gorm.Config{Logger: sessionplugin.NewGormLogger(zap.New(core)).LogMode(logger.Info)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	t.Cleanup(func() { sqlDB.Close() })
+	db.AutoMigrate(&Item{})
+	logs.TakeAll()
+	db.Create(&Item{Name: "secret-value", Price: 7})
+	lines := logs.FilterMessage("gorm statement").All()
+	if len(lines) == 0 {
+		t.Fatal("no statement logged at Info")
+	}
+	sql := lines[len(lines)-1].ContextMap()["sql"].(string)
+	if strings.Contains(sql, "secret-value") || strings.Contains(sql, "$1$") || !strings.Contains(sql, "[redacted]") {
+		t.Fatalf("sql = %q; want values redacted and placeholders intact", sql)
+	}
+}
