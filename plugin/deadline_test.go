@@ -29,9 +29,6 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestStatementDeadline(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
-		if kind == testdb.SQLite && !sqliteInterrupts {
-			t.Skip("the SQLite driver in use does not interrupt a running statement when its context ends")
-		}
 		db, _, _ := install(t, kind, nil)
 		cases := []struct {
 			name string
@@ -156,6 +153,3 @@ func TestReadersKeepWorkingWithDeadlines(t *testing.T) {
 	})
 }
 
-// sqliteInterrupts: whether the SQLite driver stops a running statement
-// when its context ends (glebarez/sqlite does not while stepping rows).
-const sqliteInterrupts = false

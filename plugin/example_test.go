@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"

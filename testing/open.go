@@ -49,7 +49,7 @@ func OpenMySQL(t testing.TB) *gorm.DB {
 }
 
 // OpenSQLite returns a *gorm.DB on a new SQLite database file in
-// t.TempDir(), through the pure-Go driver github.com/glebarez/sqlite, with
+// t.TempDir(), through the pure-Go driver github.com/libtnb/sqlite (modernc.org/sqlite), with
 // foreign keys on, a 5s busy timeout and WAL journaling. It needs no
 // server, so it never skips. The pool is closed at cleanup, and the file
 // goes with the temporary directory. GORM's own logger is silenced; the

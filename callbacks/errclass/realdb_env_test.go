@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	gosqlite "github.com/glebarez/go-sqlite"
+	gosqlite "modernc.org/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	"gorm.io/gorm"

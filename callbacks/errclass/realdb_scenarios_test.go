@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"

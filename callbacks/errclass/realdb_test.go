@@ -170,11 +170,10 @@ var realCases = []struct {
 	{"timeout/context_deadline_exec", map[testdb.Kind]expect{
 		testdb.Postgres: {cat: Timeout, code: false},
 		testdb.MySQL:    {cat: Timeout, code: false},
-		// The SQLite driver interrupts the statement and returns only
-		// SQLITE_INTERRUPT (9), with no context error: a deadline and a
-		// cancel look the same, and classify as canceled. gormsession's own
-		// deadlines wrap ErrQueryTimeout and classify as timeout.
-		testdb.SQLite: {cat: Canceled, code: true},
+		// modernc.org/sqlite interrupts the statement and returns the
+		// context's error (glebarez/go-sqlite returned only
+		// SQLITE_INTERRUPT (9), which classified as canceled).
+		testdb.SQLite: {cat: Timeout, code: false},
 	}, contextDeadlineExec},
 	{"canceled", map[testdb.Kind]expect{
 		testdb.Postgres: {cat: Canceled, code: false}, // context.Canceled
@@ -184,7 +183,7 @@ var realCases = []struct {
 	{"canceled/exec", map[testdb.Kind]expect{
 		testdb.Postgres: {cat: Canceled, code: false},
 		testdb.MySQL:    {cat: Canceled, code: false},
-		testdb.SQLite:   {cat: Canceled, code: true}, // SQLITE_INTERRUPT (9)
+		testdb.SQLite:   {cat: Canceled, code: false}, // the context's error, from modernc
 	}, contextCancelExec},
 	{"canceled/by_server_admin", map[testdb.Kind]expect{
 		testdb.Postgres: {cat: Canceled, code: true}, // 57014 "due to user request", pg_cancel_backend

@@ -1,7 +1,7 @@
 package store
 
 import (
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"gorm.io/gorm"
 )
 
