@@ -152,4 +152,3 @@ func TestReadersKeepWorkingWithDeadlines(t *testing.T) {
 		waitFor(t, func() bool { return p.Stats().Active == 0 }, "all scopes to close")
 	})
 }
-
