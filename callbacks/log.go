@@ -1,6 +1,7 @@
 package callbacks
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // report logs a failed scope once (or a slow statement), and calls OnEnd.
 // db, when not nil, supplies the SQL and must be the statement's own,
 // read before it returns to the caller. It reports whether it logged err.
-func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, already error) bool {
+func (r *Runtime) report(ctx context.Context, src *Source, op int, s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, already error) bool {
 	src.durations[op].Observe(elapsed)
 	if r.opts.OnEnd != nil {
 		r.opts.OnEnd(s, err, elapsed)
@@ -28,7 +29,7 @@ func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed
 	if err == nil {
 		if r.opts.SlowThreshold > 0 && elapsed > r.opts.SlowThreshold && s.Kind == scope.Statement {
 			if ce := r.log.Check(zapcore.WarnLevel, "slow database statement"); ce != nil {
-				ce.Write(r.fields(s, nil, elapsed, db, zap.Duration("threshold", r.opts.SlowThreshold))...)
+				ce.Write(r.fields(ctx, s, nil, elapsed, db, zap.Duration("threshold", r.opts.SlowThreshold))...)
 			}
 		}
 		return false
@@ -45,14 +46,16 @@ func (r *Runtime) report(src *Source, op int, s *scope.Scope, err error, elapsed
 		msg = "database transaction failed"
 	}
 	if ce := r.log.Check(cat.Level(), msg); ce != nil {
-		ce.Write(r.fields(s, err, elapsed, db, zap.String("category", string(cat)), zap.String("code", errclass.Code(err)))...)
+		ce.Write(r.fields(ctx, s, err, elapsed, db, zap.String("category", string(cat)), zap.String("code", errclass.Code(err)))...)
 	}
 	return true
 }
 
-func (r *Runtime) fields(s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, extra ...zap.Field) []zap.Field {
-	f := make([]zap.Field, 0, 12+len(extra))
+func (r *Runtime) fields(ctx context.Context, s *scope.Scope, err error, elapsed time.Duration, db *gorm.DB, extra ...zap.Field) []zap.Field {
+	user := logFields(ctx)
+	f := make([]zap.Field, 0, 12+len(extra)+len(user))
 	f = append(f, extra...)
+	f = append(f, user...)
 	if err != nil {
 		f = append(f, zap.Error(err))
 	}

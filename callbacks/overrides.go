@@ -3,10 +3,13 @@ package callbacks
 import (
 	"context"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 type timeoutKey struct{}
 type txTimeoutKey struct{}
+type logFieldsKey struct{}
 
 // NoTimeout, given to WithStatementTimeout, removes gormsession's statement
 // deadline (the caller's context still applies).
@@ -40,4 +43,27 @@ func statementOverride(ctx context.Context) (time.Duration, bool) {
 func transactionOverride(ctx context.Context) (time.Duration, bool) {
 	d, ok := ctx.Value(txTimeoutKey{}).(time.Duration)
 	return d, ok
+}
+
+// WithLogFields returns ctx carrying fields that every gormsession log line
+// about a statement or transaction run with it will include (a route, a
+// request id). Fields already in ctx are kept; a nil ctx is treated as
+// context.Background(). They are read only when a line is written, so
+// they cost nothing per statement.
+func WithLogFields(ctx context.Context, fields ...zap.Field) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	prev := logFields(ctx)
+	all := make([]zap.Field, 0, len(prev)+len(fields))
+	all = append(append(all, prev...), fields...)
+	return context.WithValue(ctx, logFieldsKey{}, all)
+}
+
+func logFields(ctx context.Context) []zap.Field {
+	if ctx == nil {
+		return nil
+	}
+	f, _ := ctx.Value(logFieldsKey{}).([]zap.Field)
+	return f
 }

@@ -188,7 +188,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.tx != nil {
 			sc.tx.scope.StatementEnded(end)
 		}
-		logged := r.report(sc.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
+		logged := r.report(sc.parent, sc.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
 		// Drivers may keep the last context they were given (pgx does); it
 		// must not keep the statement or its transaction reachable, or a
 		// leaked transaction could never be collected and reported.

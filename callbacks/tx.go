@@ -177,7 +177,7 @@ func (t *Tx) fail(op string, err error, start time.Time) error {
 	if t.cancel != nil {
 		t.cancel()
 	}
-	t.rt.report(t.src, int(numOps), t.scope, err, time.Since(start), nil, nil)
+	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(start), nil, nil)
 	return err
 }
 
@@ -270,6 +270,6 @@ func (t *Tx) end(op string, err error, start time.Time) {
 		t.cancel()
 	}
 	t.rt.reg.Close(t.scope)
-	t.rt.report(t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, nil)
+	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, nil)
 	_ = start
 }

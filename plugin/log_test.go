@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"gorm.io/gorm"
 
@@ -67,5 +68,22 @@ func TestNotFoundLoggedAtDebug(t *testing.T) {
 	lines := logs.FilterMessage("database statement failed").All()
 	if len(lines) != 1 || lines[0].Level != zapcore.DebugLevel {
 		t.Fatalf("not_found lines = %v; want one at debug", lines)
+	}
+}
+
+// Fields put in the context by request middleware reach the failure line.
+func TestLogFieldsFromContext(t *testing.T) {
+	db, _, logs := install(t, testdb.SQLite, nil)
+	ctx := sessionplugin.WithLogFields(context.Background(), zap.String("route", "POST /items"))
+	ctx = sessionplugin.WithLogFields(ctx, zap.String("request_id", "r-42"))
+	db.Create(&Item{Name: "twice"})
+	db.WithContext(ctx).Create(&Item{Name: "twice"})
+	lines := logs.FilterMessage("database statement failed").All()
+	if len(lines) != 1 {
+		t.Fatalf("%d failure lines, want 1", len(lines))
+	}
+	f := lines[0].ContextMap()
+	if f["route"] != "POST /items" || f["request_id"] != "r-42" {
+		t.Fatalf("fields = %v; want route and request_id from the context", f)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"go.uber.org/zap"
 	"gorm.io/gorm"
 
 	"github.com/replyrocket/gormsession/callbacks"
@@ -45,4 +46,13 @@ func ctxOf(db *gorm.DB) context.Context {
 		return db.Statement.Context
 	}
 	return context.Background()
+}
+
+// WithLogFields returns ctx carrying fields (a route, a request id) that
+// every gormsession log line about a statement or transaction run with it
+// includes. Use it in request middleware: db.WithContext(ctx). Fields
+// already in ctx are kept; a nil ctx is context.Background(). Read only
+// when a line is written: no cost per statement.
+func WithLogFields(ctx context.Context, fields ...zap.Field) context.Context {
+	return callbacks.WithLogFields(ctx, fields...)
 }

@@ -74,8 +74,10 @@ func (a *API) session(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 		defer cancel()
-		r = r.WithContext(ctx)
 		id := RequestID(ctx)
+		// The plugin's failure lines for this request carry its route and id.
+		ctx = sessionplugin.WithLogFields(ctx, zap.String("route", route), zap.String("request_id", id))
+		r = r.WithContext(ctx)
 		start := time.Now()
 		a.log.Debug("db session opened", zap.String("route", route), zap.String("request_id", id),
 			zap.Duration("deadline", a.timeout))
