@@ -74,6 +74,15 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if src == nil {
 			return // no primary yet: the plugin is not initialized
 		}
+		var shared *connPool
+		if rt == routeAcquire {
+			// A nested statement (Preload, a hook) whose source dbresolver
+			// picked again: reuse the connection the outer one holds, as
+			// waiting for a second one could deadlock a small pool.
+			if outer := stmtFrom(parent); outer != nil && outer.conn != nil && outer.src == src {
+				shared, rt = &outer.cp, routePassthrough
+			}
+		}
 		now := time.Now()
 		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
 		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now}
@@ -100,6 +109,10 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			tx.scope.StatementStarted(&sc.scope)
 		}
 		r.setDeadline(sc, rt, now)
+		if shared != nil {
+			sc.origPool = stmt.ConnPool
+			stmt.ConnPool = shared
+		}
 		if rt != routeAcquire {
 			return
 		}
@@ -198,7 +211,10 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 				outer.loggedBelow = err
 			}
 		}
-		if op == OpRow && sc.conn != nil && err == nil {
+		if op == OpRow && sc.conn != nil {
+			if rows, ok := stmt.Dest.(*sql.Rows); ok && rows != nil && err != nil {
+				rows.Close() // the caller got an error: nobody else will
+			}
 			// The caller reads the rows after we return; the connection goes
 			// back, the timer stops and the scope ends when they close them.
 			go func() {

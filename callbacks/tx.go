@@ -219,11 +219,15 @@ func (t *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 // passed returns a *TimeoutError.
 func (t *Tx) Commit() error {
 	start := time.Now()
+	// database/sql refuses a COMMIT whose context already ended without
+	// sending it; once sent, a deadline or a lost connection leaves the
+	// outcome unknown: the server may have committed.
+	refused := t.ctx != nil && t.ctx.Err() != nil
 	err := t.tx.Commit()
 	if err != nil {
-		if te := t.timedOut(err, "commit"); te != nil {
+		if te := t.timedOut(err, "commit"); te != nil && refused {
 			err = te
-		} else if errclass.Classify(err) == errclass.Connection {
+		} else if !refused && commitOutcomeUnknown(err) {
 			err = &CommitUnknownError{Source: t.src.Name, Err: err}
 		}
 	}
@@ -272,4 +276,15 @@ func (t *Tx) end(op string, err error, start time.Time) {
 	t.rt.reg.Close(t.scope)
 	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, nil)
 	_ = start
+}
+
+// commitOutcomeUnknown reports whether a COMMIT that was sent failed in a
+// way that leaves its outcome unknown: the connection broke, or a deadline
+// or cancel cut the wait for the answer.
+func commitOutcomeUnknown(err error) bool {
+	switch errclass.Classify(err) {
+	case errclass.Connection, errclass.Timeout, errclass.Canceled:
+		return true
+	}
+	return false
 }

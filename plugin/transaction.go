@@ -151,10 +151,34 @@ func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOp
 		}
 		return err
 	}
-	if err = committer.Commit(); err != nil && !installed && errclass.Classify(err) == errclass.Connection {
-		err = &callbacks.CommitUnknownError{Source: "primary", Err: err}
+	refused := ctx.Err() != nil // database/sql will not send it
+	if err = committer.Commit(); err != nil && !tracked(committer) && !refused && commitOutcomeUnknown(err) {
+		// A transaction the plugin did not begin (no plugin, or one begun
+		// on a source dbresolver picked): translate here.
+		err = &callbacks.CommitUnknownError{Source: "database", Err: err}
 	}
 	return err
+}
+
+// tracked reports whether c is the plugin's own transaction, whose Commit
+// already reports an unknown outcome.
+func tracked(c gorm.TxCommitter) bool {
+	switch v := c.(type) {
+	case *callbacks.Tx:
+		return true
+	case *gorm.PreparedStmtTX:
+		_, ok := v.Tx.(*callbacks.Tx)
+		return ok
+	}
+	return false
+}
+
+func commitOutcomeUnknown(err error) bool {
+	switch errclass.Classify(err) {
+	case errclass.Connection, errclass.Timeout, errclass.Canceled:
+		return true
+	}
+	return false
 }
 
 func savepoint(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
