@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	gosqlite "modernc.org/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	gosqlite "modernc.org/sqlite"
 )
 
 // Parent and Child are the scenarios' tables.
