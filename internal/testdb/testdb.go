@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libtnb/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
