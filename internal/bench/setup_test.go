@@ -24,7 +24,7 @@ import (
 )
 
 // openSQLite is the SQLite driver: the one line to change to compare
-// drivers (e.g. gormlite.Open from github.com/ncruces/go-sqlite3/gormlite).
+// drivers (the same as internal/testdb: github.com/libtnb/sqlite, modernc.org/sqlite).
 var openSQLite = sqlite.Open
 
 // kinds are the databases every workload runs on. PostgreSQL comes from

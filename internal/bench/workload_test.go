@@ -90,29 +90,38 @@ func BenchmarkTx3(b *testing.B) {
 func BenchmarkRows1000(b *testing.B) {
 	perVariant(b, variants, func(b *testing.B, db *gorm.DB, _ variant) {
 		for b.Loop() {
-			rows, err := db.Model(&Item{}).Rows()
-			if err != nil {
+			if err := readRows(db); err != nil {
 				b.Fatal(err)
-			}
-			var (
-				id, price int
-				name      string
-				n         int
-			)
-			for rows.Next() {
-				if err := rows.Scan(&id, &name, &price); err != nil {
-					b.Fatal(err)
-				}
-				n++
-			}
-			if err := rows.Close(); err != nil {
-				b.Fatal(err)
-			}
-			if n != nRows {
-				b.Fatalf("read %d rows, want %d", n, nRows)
 			}
 		}
 	})
+}
+
+// readRows scans every Item through Rows().
+func readRows(db *gorm.DB) error {
+	rows, err := db.Model(&Item{}).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		id, price int
+		name      string
+		n         int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &name, &price); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if n != nRows {
+		return fmt.Errorf("read %d rows, want %d", n, nRows)
+	}
+	return nil
 }
 
 // BenchmarkParallelFirst is point-select throughput from g goroutines at
