@@ -45,6 +45,10 @@ type Plugin struct {
 	mu     sync.Mutex
 	db     *gorm.DB
 	closed atomic.Bool
+	// ready is stored last in Initialize: a reader that sees it true sees
+	// breakers, rt and mon set (the atomic orders them), so Stats, Breaker
+	// and the collector are safe to call before and during Initialize.
+	ready atomic.Bool
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)
@@ -118,6 +122,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	}
 	p.mon.start()
 	p.db = db
+	p.ready.Store(true)
 	return nil
 }
 
@@ -188,7 +193,7 @@ func (p *Plugin) Config() Config { return p.cfg }
 // source's name), creating it if needed, for inspection and manual control.
 // It returns nil before Initialize.
 func (p *Plugin) Breaker(source string) *breaker.Breaker {
-	if p.breakers == nil {
+	if !p.ready.Load() {
 		return nil
 	}
 	return p.breakers.Get(source)
@@ -202,7 +207,7 @@ func (p *Plugin) NameSource(db *sql.DB, name string) error {
 	if db == nil || name == "" {
 		return fmt.Errorf("sessionplugin: NameSource(%v, %q): need a *sql.DB and a name", db, name)
 	}
-	if p.rt == nil {
+	if !p.ready.Load() {
 		return errors.New("sessionplugin: NameSource before Initialize")
 	}
 	p.rt.AddSource(db, name, false)

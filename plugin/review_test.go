@@ -85,3 +85,34 @@ func TestRowsWithLateErrorDoesNotHang(t *testing.T) {
 	}
 	waitFor(t, func() bool { return p.Stats().Active == 0 }, "the scope to close")
 }
+
+// Stats, Breaker and the collector may be called while Initialize runs
+// (a metrics endpoint registered before db.Use): no data race.
+func TestStatsDuringInitialize(t *testing.T) {
+	db := testdb.Open(t, testdb.SQLite)
+	p := sessionplugin.New(sessionplugin.DefaultConfig())
+	t.Cleanup(func() { p.Close() })
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.Stats()
+				p.Breaker("primary")
+				p.ActiveScopes()
+			}
+		}
+	}()
+	if err := db.Use(p); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-done
+	if p.Breaker("primary") == nil {
+		t.Fatal("no breaker after Initialize")
+	}
+}

@@ -61,6 +61,9 @@ type PoolStats struct {
 func (p *Plugin) Stats() Stats {
 	c := p.reg.Counts()
 	s := Stats{Opened: c.Opened, Closed: c.Closed, Active: c.Active, Peak: c.Peak, Errors: p.errs.snapshot()}
+	if !p.ready.Load() {
+		return s
+	}
 	if p.breakers != nil {
 		s.Breakers = p.breakers.Snapshot()
 	}
