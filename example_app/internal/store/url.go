@@ -134,6 +134,10 @@ func sqliteDSN(raw string) (string, error) {
 			query += "&"
 		}
 		query += sqlitePragmas
+	} else if !strings.Contains(query, "_txlock") {
+		// Pragmas of the caller's own, but a service still needs writers
+		// to wait for the lock rather than fail (see sqlitePragmas).
+		query += "&_txlock=immediate"
 	}
 	return "file:" + path + "?" + query, nil
 }

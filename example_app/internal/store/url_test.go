@@ -20,7 +20,7 @@ func TestParseURL(t *testing.T) {
 		{in: "sqlite:/var/lib/app.db", kind: SQLite, dsn: "file:/var/lib/app.db?" + sqlitePragmas},
 		{in: "sqlite:///var/lib/app.db", kind: SQLite, dsn: "file:/var/lib/app.db?" + sqlitePragmas},
 		{in: "sqlite:app.db?mode=rwc", kind: SQLite, dsn: "file:app.db?mode=rwc&" + sqlitePragmas},
-		{in: "file:/tmp/x.db?_pragma=busy_timeout(1)", kind: SQLite, dsn: "file:/tmp/x.db?_pragma=busy_timeout(1)"},
+		{in: "file:/tmp/x.db?_pragma=busy_timeout(1)", kind: SQLite, dsn: "file:/tmp/x.db?_pragma=busy_timeout(1)&_txlock=immediate"},
 	} {
 		got, err := ParseURL(c.in)
 		if err != nil {
