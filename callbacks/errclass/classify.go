@@ -39,7 +39,26 @@ func Classify(err error) (c Category) {
 			c = Unknown
 		}
 	}()
+	if wrapsOnlyCircuitOpen(err) {
+		return CircuitOpen
+	}
 	return inspect(err).category()
+}
+
+// wrapsOnlyCircuitOpen reports whether err's whole tree is err and
+// ErrCircuitOpen, which err wraps directly and has no Is method to match
+// anything else: a breaker's refusal. Rule 1 decides that tree, so it is
+// classified without a walk: refusals come by the thousand while a
+// database is down.
+func wrapsOnlyCircuitOpen(err error) bool {
+	u, ok := err.(interface{ Unwrap() error })
+	if !ok {
+		return false
+	}
+	if _, ok := err.(interface{ Is(error) bool }); ok {
+		return false
+	}
+	return u.Unwrap() == ErrCircuitOpen
 }
 
 // facts is what one walk over an error tree found.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	sessionplugin "github.com/replyrocket/gormsession/plugin"
@@ -21,6 +23,8 @@ import (
 //     connection-refused failures): the call fails at the gate, before the
 //     pool and the network;
 //   - path=dial: bare GORM, each call dialling and being refused;
+//   - path=gorm-refused: bare GORM refusing the statement in a callback
+//     where the plugin's gate sits: what GORM itself costs on that path;
 //   - path=gate: the breaker's own Allow on an open breaker, without GORM.
 func BenchmarkBreakerOpen(b *testing.B) {
 	tg := testdb.Target{Kind: testdb.Postgres, DSN: testdb.BaseDSN(testdb.Postgres)}
@@ -54,6 +58,23 @@ func BenchmarkBreakerOpen(b *testing.B) {
 			var it Item
 			if err := db.First(&it, 1).Error; err == nil || !strings.Contains(err.Error(), "refused") {
 				b.Fatalf("err %v, want connection refused", err)
+			}
+		}
+	})
+
+	b.Run("path=gorm-refused", func(b *testing.B) {
+		// GORM's own share of a refused statement: bare GORM with a
+		// callback that refuses every query where the plugin's gate sits.
+		db := openGorm(b, testdb.Dialector(testdb.Postgres, dsn))
+		refuse := func(db *gorm.DB) { db.AddError(errRefused) }
+		if err := db.Callback().Query().Before("gorm:query").Register("bench:refuse", refuse); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			var it Item
+			if err := db.First(&it, 1).Error; err != errRefused {
+				b.Fatalf("err %v, want the refusal", err)
 			}
 		}
 	})
