@@ -45,16 +45,28 @@ func BenchmarkPaired(b *testing.B) {
 		return sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error { return txWork(tx, i%nRows+1) })
 	}
 	rows := func(db *gorm.DB, _ int) error { return readRows(db) }
+	// withDeadline is bare GORM given the plugin's default statement
+	// deadline and nothing else: what the deadline alone costs.
+	withDeadline := func(c context.Context) func(db *gorm.DB, i int) error {
+		return func(db *gorm.DB, i int) error {
+			dc, cancel := context.WithTimeout(c, sessionplugin.DefaultConfig().QueryTimeout)
+			defer cancel()
+			return first(dc)(db, i)
+		}
+	}
+	vDeadline := variant{"bare+deadline", vBare.install}
 
 	type workload struct {
 		name      string
 		base, run func(db *gorm.DB, i int) error
-		vs        []variant // beside bare; nil: all
+		vs        []variant // beside bare; nil: every plugin variant
 		g         int       // goroutines; 0 means 1, sequential
 	}
 	ws := []workload{
 		{name: "First/ctx=background", base: first(nil), run: first(nil)},
 		{name: "First/ctx=request", base: first(req), run: first(req)},
+		{name: "First/ctx=background", base: first(nil), run: withDeadline(ctx), vs: []variant{vDeadline}},
+		{name: "First/ctx=request", base: first(req), run: withDeadline(req), vs: []variant{vDeadline}},
 		{name: "Create", base: create, run: create},
 		{name: "Tx3/api=db.Transaction", base: gormTx, run: gormTx},
 		// sessionplugin.Transaction with the plugin installed, against
@@ -69,10 +81,14 @@ func BenchmarkPaired(b *testing.B) {
 		b.Run("db="+string(kind), func(b *testing.B) {
 			f := newFixture(b, kind)
 			bare := f.open(b, vBare)
-			for _, v := range variants[1:] {
+			for _, v := range append(variants[1:], vDeadline) {
 				db := f.open(b, v)
 				for _, w := range ws {
-					if w.vs != nil && !slices.ContainsFunc(w.vs, func(x variant) bool { return x.name == v.name }) {
+					vs := w.vs
+					if vs == nil {
+						vs = variants[1:]
+					}
+					if !slices.ContainsFunc(vs, func(x variant) bool { return x.name == v.name }) {
 						continue
 					}
 					b.Run(w.name+"/v="+v.name, func(b *testing.B) {
