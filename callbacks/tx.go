@@ -227,7 +227,7 @@ func (t *Tx) Commit() error {
 	if err != nil {
 		if te := t.timedOut(err, "commit"); te != nil && refused {
 			err = te
-		} else if !refused && commitOutcomeUnknown(err) {
+		} else if !refused && CommitOutcomeUnknown(err) {
 			err = &CommitUnknownError{Source: t.src.Name, Err: err}
 		}
 	}
@@ -278,10 +278,10 @@ func (t *Tx) end(op string, err error, start time.Time) {
 	_ = start
 }
 
-// commitOutcomeUnknown reports whether a COMMIT that was sent failed in a
+// CommitOutcomeUnknown reports whether a COMMIT that was sent failed in a
 // way that leaves its outcome unknown: the connection broke, or a deadline
 // or cancel cut the wait for the answer.
-func commitOutcomeUnknown(err error) bool {
+func CommitOutcomeUnknown(err error) bool {
 	switch errclass.Classify(err) {
 	case errclass.Connection, errclass.Timeout, errclass.Canceled:
 		return true

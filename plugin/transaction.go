@@ -152,7 +152,7 @@ func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOp
 		return err
 	}
 	refused := ctx.Err() != nil // database/sql will not send it
-	if err = committer.Commit(); err != nil && !tracked(committer) && !refused && commitOutcomeUnknown(err) {
+	if err = committer.Commit(); err != nil && !tracked(committer) && !refused && callbacks.CommitOutcomeUnknown(err) {
 		// A transaction the plugin did not begin (no plugin, or one begun
 		// on a source dbresolver picked): translate here.
 		err = &callbacks.CommitUnknownError{Source: "database", Err: err}
@@ -169,14 +169,6 @@ func tracked(c gorm.TxCommitter) bool {
 	case *gorm.PreparedStmtTX:
 		_, ok := v.Tx.(*callbacks.Tx)
 		return ok
-	}
-	return false
-}
-
-func commitOutcomeUnknown(err error) bool {
-	switch errclass.Classify(err) {
-	case errclass.Connection, errclass.Timeout, errclass.Canceled:
-		return true
 	}
 	return false
 }
