@@ -63,11 +63,17 @@ type Options struct {
 	// (the primary, and each dbresolver source or replica), before use.
 	ConfigurePool func(*sql.DB)
 	// OnEnd, if set, is called once per ended scope (statement or
-	// transaction) with its final error; used for metrics.
+	// transaction) with its final error; used for metrics. Rows() that
+	// the statement's deadline later cuts while the caller reads them
+	// call it a second time, with the *TimeoutError.
 	OnEnd func(s *scope.Scope, err error, elapsed time.Duration)
 	// OnLeak, if set, is called once per transaction garbage-collected
 	// without Commit or Rollback, after it was reported and rolled back.
 	OnLeak func(s *scope.Scope)
+	// ReclaimAfter is how long Reclaim waits, after a statement's context
+	// ended, for its after-step before taking the statement back
+	// (0: DefaultReclaimAfter).
+	ReclaimAfter time.Duration
 }
 
 // Runtime is the state the callbacks share: options, the sources they have

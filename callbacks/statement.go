@@ -24,6 +24,7 @@ const (
 	routeAcquire     route = iota // a pool: take a connection for the statement
 	routePassthrough              // a connection already held (nested, db.Connection, prepared)
 	routeTx                       // inside a transaction
+	routePrepared                 // gorm's PrepareStmt pool: gated, its own connections
 )
 
 func (r *Runtime) resolve(stmt *gorm.Statement) (*Source, *Tx, route) {
@@ -46,11 +47,13 @@ func (r *Runtime) resolve(stmt *gorm.Statement) (*Source, *Tx, route) {
 		}
 		return r.Primary(), nil, routeTx
 	case *gorm.PreparedStmtDB:
+		// Prepared statements take connections inside gorm's cache, out of
+		// our reach: the breaker still gates them, PoolTimeout cannot.
 		if db, ok := p.ConnPool.(*sql.DB); ok {
-			return r.source(db, ""), nil, routePassthrough
+			return r.source(db, ""), nil, routePrepared
 		}
 		if pp, ok := p.ConnPool.(*Pool); ok {
-			return pp.src, nil, routePassthrough
+			return pp.src, nil, routePrepared
 		}
 	case gorm.TxCommitter:
 		return r.Primary(), nil, routeTx
@@ -85,12 +88,12 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		}
 		now := time.Now()
 		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
-		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now}
+		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now, Owner: sc}
 		if tx != nil {
 			sc.scope.Parent = tx.scope
 		}
 		stmt.Context = sc
-		if rt == routeAcquire && r.opts.Gate != nil {
+		if (rt == routeAcquire || rt == routePrepared) && r.opts.Gate != nil {
 			done, err := r.opts.Gate(src.Name)
 			if err != nil {
 				// Refused: the scope ends at once, so it needs its caller
@@ -98,6 +101,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 				scope.CaptureCaller(&sc.scope, 1)
 				r.reg.Open(&sc.scope)
 				sc.rejected = true
+				sc.armed.Store(true)
 				db.AddError(err)
 				return
 			}
@@ -114,12 +118,14 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			stmt.ConnPool = shared
 		}
 		if rt != routeAcquire {
+			sc.armed.Store(true)
 			return
 		}
 		conn, waited, err := r.acquire(sc, src, now, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
 		sc.waited = waited
 		if err != nil {
 			sc.rejected = true
+			sc.armed.Store(true)
 			db.AddError(err)
 			return
 		}
@@ -127,6 +133,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		sc.cp = connPool{conn: conn, src: src}
 		sc.origPool = stmt.ConnPool
 		stmt.ConnPool = &sc.cp
+		sc.armed.Store(true)
 	}
 }
 
@@ -182,14 +189,18 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.origPool != nil {
 			stmt.ConnPool = sc.origPool
 		}
+		if !sc.scope.End() {
+			return // Reclaim gave up on this step long ago and released all
+		}
 		end := time.Now()
 		elapsed := end.Sub(sc.scope.Start)
 		err := db.Error
+		cancelling := false // the server-side cancel still runs, and will release
 		if err != nil && !sc.rejected && sc.ownDeadlineFired() {
 			var te *TimeoutError
 			if !errors.As(err, &te) {
 				if sc.conn != nil {
-					cancelOnServer(sc.conn)
+					cancelling = !r.cancelOnServer(sc)
 				}
 				err = &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
 				db.Error = err
@@ -211,14 +222,22 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 				outer.loggedBelow = err
 			}
 		}
+		if cancelling {
+			return
+		}
 		if op == OpRow && sc.conn != nil {
-			if rows, ok := stmt.Dest.(*sql.Rows); ok && rows != nil && err != nil {
+			rows, _ := stmt.Dest.(*sql.Rows)
+			if rows != nil && err != nil {
 				rows.Close() // the caller got an error: nobody else will
+				rows = nil
 			}
 			// The caller reads the rows after we return; the connection goes
 			// back, the timer stops and the scope ends when they close them.
 			go func() {
-				sc.conn.Close()
+				sc.conn.Close() // waits for the rows to close
+				if rows != nil {
+					r.rowsCut(sc)
+				}
 				r.release(sc)
 			}()
 			return

@@ -3,6 +3,7 @@ package callbacks
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -36,6 +37,12 @@ type stmtCtx struct {
 
 	rejected    bool  // refused before anything was sent
 	loggedBelow error // an error a nested scope already logged
+
+	// armed is set once the before-step finished: only then may Reclaim
+	// read the fields above. suspect holds when (unix nanos) Reclaim first
+	// saw the statement's context ended with its after-step not yet run.
+	armed   atomic.Bool
+	suspect atomic.Int64
 }
 
 // Value finds the scope; every other key goes to the parent chain.

@@ -156,6 +156,12 @@ func (r *Runtime) leaked(l leak) {
 	if !l.scope.End() {
 		return
 	}
+	// Cleanups share one runtime goroutine: the rollback's round trip (or
+	// a dead server's timeout) must not hold up everyone else's.
+	go r.rollbackLeaked(l)
+}
+
+func (r *Runtime) rollbackLeaked(l leak) {
 	_ = l.tx.Rollback()
 	if l.conn != nil {
 		l.conn.Close()
@@ -235,12 +241,14 @@ func (t *Tx) Commit() error {
 	return err
 }
 
-// Rollback rolls back. If the transaction's deadline already rolled it
-// back, Rollback returns nil: the work is undone either way.
+// Rollback rolls back. If the transaction's deadline or the caller's
+// cancel already rolled it back (database/sql does that when the context
+// ends), Rollback returns nil: the work is undone either way. A second
+// Rollback, or one after Commit, returns sql.ErrTxDone (category closed).
 func (t *Tx) Rollback() error {
 	start := time.Now()
 	err := t.tx.Rollback()
-	if errors.Is(err, sql.ErrTxDone) && t.timedOut(err, "rollback") != nil {
+	if errors.Is(err, sql.ErrTxDone) && !t.implicit && !t.scope.Ended() && t.ctx.Err() != nil {
 		err = nil
 	}
 	t.end("rollback", err, start)

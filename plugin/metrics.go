@@ -66,6 +66,7 @@ var (
 	dLongRunningT  = metricDesc("long_running_total", "Scopes ever reported as long-running.")
 	dIdleInTx      = metricDesc("idle_in_transaction", "Transactions idle longer than IdleInTxThreshold now.")
 	dLeaked        = metricDesc("leaked_total", "Transactions garbage-collected without Commit or Rollback.")
+	dReclaimed     = metricDesc("reclaimed_total", "Statements taken back because their GORM after-callback never ran.")
 	dBreakerState  = metricDesc("breaker_state", "Circuit breaker state: 1 for the current state, 0 for the others.", "source", "state")
 	dBreakerTrans  = metricDesc("breaker_transitions_total", "Circuit breaker state changes.", lblSource...)
 	dPoolOpen      = metricDesc("pool_open_connections", "Established connections, in use and idle.", lblSource...)
@@ -80,7 +81,7 @@ var (
 	dPoolMaxIdleT  = metricDesc("pool_max_idle_time_closed_total", "Connections closed because of ConnMaxIdleTime.", lblSource...)
 
 	metricDescs = []*prometheus.Desc{dScopesActive, dScopesOpened, dScopesClosed, dScopesPeak, dDuration, dErrors,
-		dLongRunning, dLongRunningT, dIdleInTx, dLeaked, dBreakerState, dBreakerTrans, dPoolOpen, dPoolInUse,
+		dLongRunning, dLongRunningT, dIdleInTx, dLeaked, dReclaimed, dBreakerState, dBreakerTrans, dPoolOpen, dPoolInUse,
 		dPoolIdle, dPoolMaxOpen, dPoolWaiting, dPoolWaitCount, dPoolWaitDur, dPoolMaxIdle, dPoolMaxLife, dPoolMaxIdleT}
 )
 
@@ -111,6 +112,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dLongRunningT, float64(s.LongRunningTotal))
 	gauge(dIdleInTx, float64(s.IdleInTx))
 	counter(dLeaked, float64(s.Leaked))
+	counter(dReclaimed, float64(s.Reclaimed))
 	for cat, n := range s.Errors {
 		counter(dErrors, float64(n), string(cat))
 	}

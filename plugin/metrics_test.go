@@ -289,9 +289,9 @@ gormsession_pool_max_open_connections{source="primary"} 15
 
 func TestCollectorBeforeInitialize(t *testing.T) {
 	p := sessionplugin.New(sessionplugin.DefaultConfig())
-	// Seven process-wide series, all zero; nothing per source.
-	if n := testutil.CollectAndCount(p.Collector()); n != 7 {
-		t.Errorf("before Initialize: %d series, want 7", n)
+	// Eight process-wide series, all zero; nothing per source.
+	if n := testutil.CollectAndCount(p.Collector()); n != 8 {
+		t.Errorf("before Initialize: %d series, want 8", n)
 	}
 	if v := testutil.ToFloat64(collectorFor(p, "gormsession_scopes_opened_total")); v != 0 {
 		t.Errorf("scopes_opened_total before Initialize = %v", v)

@@ -13,7 +13,8 @@ import (
 // monitor is the background detector: each tick it walks the open scopes
 // and reports, once each, scopes open longer than LongRunningThreshold
 // (with the stack that opened them, as HikariCP's leak detection does) and
-// transactions idle for longer than IdleInTxThreshold.
+// transactions idle for longer than IdleInTxThreshold, and takes back
+// statements whose after-callback will never run (callbacks.Reclaim).
 type monitor struct {
 	p         *Plugin
 	long      time.Duration
@@ -22,6 +23,7 @@ type monitor struct {
 	done      sync.WaitGroup
 	reported  atomic.Uint64 // long-running scopes ever reported
 	leaked    atomic.Uint64
+	reclaimed atomic.Uint64 // abandoned statements taken back
 	idleNow   atomic.Int64
 	lastLongN atomic.Int64
 }
@@ -42,10 +44,9 @@ func (m *monitor) interval() time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
+// start runs the monitor; it always runs, as reclaiming abandoned
+// statements does not depend on the thresholds.
 func (m *monitor) start() {
-	if m.long <= 0 && m.idle <= 0 {
-		return
-	}
 	m.done.Add(1)
 	go func() {
 		defer m.done.Done()
@@ -71,6 +72,10 @@ func (m *monitor) close() {
 func (m *monitor) scan(now time.Time) {
 	var long, idle int64
 	for _, s := range m.p.reg.Active() {
+		if s.Kind == scope.Statement && m.p.rt.Reclaim(s, now) {
+			m.reclaimed.Add(1)
+			continue
+		}
 		age := now.Sub(s.Start)
 		if m.long > 0 && age > m.long {
 			long++

@@ -31,6 +31,9 @@ import (
 // PluginName is the name the plugin registers under in gorm.Config.Plugins.
 const PluginName = "gormsession"
 
+// reclaimAfter is callbacks.Options.ReclaimAfter; tests shorten it.
+var reclaimAfter = callbacks.DefaultReclaimAfter
+
 // Plugin is the installed session plugin. Create it with New and install
 // it with db.Use. Its methods are safe for concurrent use.
 type Plugin struct {
@@ -161,7 +164,8 @@ func (p *Plugin) runtimeOptions() callbacks.Options {
 				p.errs.add(Classify(err))
 			}
 		},
-		OnLeak: func(*scope.Scope) { p.mon.leaked.Add(1) },
+		OnLeak:       func(*scope.Scope) { p.mon.leaked.Add(1) },
+		ReclaimAfter: reclaimAfter,
 	}
 	ot := p.cfg.OperationTimeouts
 	o.OpTimeouts = [...]time.Duration{

@@ -28,6 +28,10 @@ type Stats struct {
 	// Leaked counts transactions garbage-collected without Commit or
 	// Rollback.
 	Leaked uint64
+	// Reclaimed counts statements taken back because their GORM
+	// after-callback never ran (a callback or hook panicked and the panic
+	// was recovered above GORM); see the README's Limits.
+	Reclaimed uint64
 	// Errors counts failed scopes by category.
 	Errors map[Category]uint64
 	// Durations has one entry per source and operation seen, sorted.
@@ -69,7 +73,7 @@ func (p *Plugin) Stats() Stats {
 	}
 	if m := p.mon; m != nil {
 		s.LongRunning, s.LongRunningTotal = m.lastLongN.Load(), m.reported.Load()
-		s.IdleInTx, s.Leaked = m.idleNow.Load(), m.leaked.Load()
+		s.IdleInTx, s.Leaked, s.Reclaimed = m.idleNow.Load(), m.leaked.Load(), m.reclaimed.Load()
 	}
 	if p.rt != nil {
 		for _, src := range p.rt.Sources() {

@@ -27,6 +27,9 @@ type Scope struct {
 	Caller string // file:line of the first frame outside GORM and gormsession
 	Start  time.Time
 	Parent *Scope // the transaction a statement runs in, or nil
+	// Owner is what opened the scope (the callbacks' statement state), for
+	// the reclaimer of scopes whose closing step never ran.
+	Owner any
 
 	// callerRef points at Capture's shared, immutable copy of Caller, so a
 	// transaction can record its last statement's caller without copying.

@@ -1,0 +1,104 @@
+package callbacks
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/replyrocket/gormsession/breaker"
+	"github.com/replyrocket/gormsession/callbacks/errclass"
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// DefaultReclaimAfter is Options.ReclaimAfter's default.
+const DefaultReclaimAfter = 10 * time.Second
+
+// errAbandoned is what the breaker is told of a reclaimed statement; it is
+// excluded, so it never counts either way.
+var errAbandoned = errors.New("gormsession: statement abandoned before its after-callback")
+
+// Reclaim ends the statement scope s if its after-step will never run,
+// and reports whether it did. That happens when a GORM callback or model
+// hook panics between gormsession's before and after steps and something
+// above GORM recovers (net/http does, and so does Transaction before it
+// re-panics): GORM's callback chain has no recover, so the statement's
+// connection, scope and breaker permit would stay taken for good.
+//
+// A statement is reclaimed once its context has ended (its deadline or
+// the caller's cancel), or its transaction has ended, and it has stayed
+// open for ReclaimAfter after Reclaim first saw that. A statement with
+// neither a deadline nor a cancellable context cannot be told from a slow
+// one and is never reclaimed. The reclaimed statement is logged at error
+// level with the line that opened it; its connection goes back to the
+// pool and its breaker permit is returned uncounted. Reclaim ignores a nil
+// s, transaction scopes and scopes it did not open; now is the caller's
+// clock (the monitor's tick).
+func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
+	if s == nil {
+		return false
+	}
+	sc, ok := s.Owner.(*stmtCtx)
+	if !ok || !sc.armed.Load() || s.Ended() {
+		return false
+	}
+	if sc.Context.Err() == nil && (s.Parent == nil || !s.Parent.Ended()) {
+		return false
+	}
+	first := sc.suspect.Load()
+	if first == 0 {
+		sc.suspect.CompareAndSwap(0, now.UnixNano())
+		return false
+	}
+	if now.Sub(time.Unix(0, first)) < r.reclaimAfter() || !s.End() {
+		return false
+	}
+	age := now.Sub(s.Start)
+	if sc.done != nil {
+		sc.done(breaker.Excluded(errAbandoned), age)
+	}
+	if s.Parent != nil {
+		s.Parent.StatementEnded(now)
+	}
+	r.log.Error("abandoned database statement: its GORM after-callback never ran (a callback or model hook panicked and the panic was recovered above GORM); connection returned, scope closed",
+		zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
+		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
+		zap.Bool("held_connection", sc.conn != nil), zap.String("stack", s.Stack()))
+	go func() {
+		if sc.conn != nil {
+			sc.conn.Close() // waits for anything still running on it
+		}
+		r.release(sc)
+	}()
+	return true
+}
+
+func (r *Runtime) reclaimAfter() time.Duration {
+	if r.opts.ReclaimAfter > 0 {
+		return r.opts.ReclaimAfter
+	}
+	return DefaultReclaimAfter
+}
+
+// rowsCut logs Rows() that were still open when the statement's deadline
+// passed: database/sql closed them, and the caller's rows.Err() is its bare
+// context error, which gormsession cannot wrap. This line says which
+// budget it was, and where. It runs after the rows closed, and cannot see
+// why they closed (rows.Err races with the caller's last Next): rows the
+// caller finished within a scheduling delay of the deadline are reported
+// as cut too.
+func (r *Runtime) rowsCut(sc *stmtCtx) {
+	if !sc.ownDeadlineFired() {
+		return // the caller's own context ended first
+	}
+	elapsed := time.Since(sc.scope.Start)
+	err := &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.src.Name, Err: context.DeadlineExceeded}
+	if r.opts.OnEnd != nil {
+		r.opts.OnEnd(&sc.scope, err, elapsed)
+	}
+	cat := errclass.Classify(err)
+	if ce := r.log.Check(cat.Level(), "database rows cut by their deadline while being read"); ce != nil {
+		ce.Write(r.fields(sc.parent, &sc.scope, err, elapsed, nil, zap.String("category", string(cat)))...)
+	}
+}

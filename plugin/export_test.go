@@ -1,0 +1,11 @@
+package sessionplugin
+
+import "time"
+
+// SetReclaimAfter shortens the wait before an abandoned statement is taken
+// back, for plugins created after the call; it returns the old value.
+func SetReclaimAfter(d time.Duration) time.Duration {
+	old := reclaimAfter
+	reclaimAfter = d
+	return old
+}
