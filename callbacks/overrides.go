@@ -60,6 +60,10 @@ func WithLogFields(ctx context.Context, fields ...zap.Field) context.Context {
 	return context.WithValue(ctx, logFieldsKey{}, all)
 }
 
+// LogFields returns the fields WithLogFields put in ctx (nil if none, or
+// for a nil ctx). The slice is shared: do not modify it.
+func LogFields(ctx context.Context) []zap.Field { return logFields(ctx) }
+
 func logFields(ctx context.Context) []zap.Field {
 	if ctx == nil {
 		return nil

@@ -88,7 +88,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		}
 		now := time.Now()
 		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
-		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now, Owner: sc}
+		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now, Ctx: parent, Owner: sc}
 		if tx != nil {
 			sc.scope.Parent = tx.scope
 		}

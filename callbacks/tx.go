@@ -91,7 +91,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	}
 	start := time.Now()
 	t := &Tx{rt: r, src: src, parent: ctx, ctx: ctx}
-	t.scope = &scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start}
+	t.scope = &scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start, Ctx: ctx}
 	scope.Capture(t.scope, 1)
 
 	d := r.opts.TransactionTimeout

@@ -150,6 +150,7 @@ type debugScopes struct {
 	LongRunningTotal uint64 `json:"long_running_total"`
 	IdleInTx         int64  `json:"idle_in_tx"`
 	Leaked           uint64 `json:"leaked"`
+	Reclaimed        uint64 `json:"reclaimed"`
 }
 
 type debugDuration struct {
@@ -201,6 +202,8 @@ type debugScope struct {
 	LongRunning   bool      `json:"long_running"`
 	IdleInTx      bool      `json:"idle_in_tx"`
 	LastStatement string    `json:"last_statement"`
+	// Fields: WithLogFields of the scope's context (route, request id).
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 // snapshot gathers what the handler shows; a nil p gives an empty one.
@@ -217,7 +220,7 @@ func (p *Plugin) snapshot(now time.Time) debugSnapshot {
 	d.Config = debugConfig{c.PoolSize, c.MaxOverflow, c.PoolTimeout.Seconds(), c.QueryTimeout.Seconds(),
 		c.TransactionTimeout.Seconds(), c.SlowThreshold.Seconds(), c.LongRunningThreshold.Seconds(), c.IdleInTxThreshold.Seconds()}
 	s := p.Stats()
-	d.Scopes = debugScopes{s.Opened, s.Closed, s.Active, s.Peak, s.LongRunning, s.LongRunningTotal, s.IdleInTx, s.Leaked}
+	d.Scopes = debugScopes{s.Opened, s.Closed, s.Active, s.Peak, s.LongRunning, s.LongRunningTotal, s.IdleInTx, s.Leaked, s.Reclaimed}
 	if s.Errors != nil {
 		d.Errors = s.Errors
 	}
@@ -236,7 +239,7 @@ func (p *Plugin) snapshot(now time.Time) debugSnapshot {
 	}
 	for _, si := range p.ActiveScopes() {
 		d.ActiveScopes = append(d.ActiveScopes, debugScope{si.ID, si.Operation, si.Table, si.Source, si.Caller,
-			si.Start.UTC(), si.Age.Seconds(), si.TxID, si.LongRunning, si.IdleInTx, si.LastStatement})
+			si.Start.UTC(), si.Age.Seconds(), si.TxID, si.LongRunning, si.IdleInTx, si.LastStatement, si.Fields})
 	}
 	return d
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/replyrocket/gormsession/callbacks"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -81,24 +82,31 @@ func (m *monitor) scan(now time.Time) {
 			long++
 			if s.MarkLongRunning() {
 				m.reported.Add(1)
-				m.p.log.Warn("long-running database scope",
+				m.p.log.Warn("long-running database scope", withCtxFields(s,
 					zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
 					zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
-					zap.Duration("threshold", m.long), zap.String("stack", s.Stack()))
+					zap.Duration("threshold", m.long), zap.String("stack", s.Stack()))...)
 			}
 		}
 		if m.idle > 0 && s.Kind == scope.Transaction {
 			if ok, since, last := s.Idle(); ok && now.Sub(since) > m.idle {
 				idle++
 				if s.MarkIdle(since) {
-					m.p.log.Warn("transaction idle in transaction",
+					m.p.log.Warn("transaction idle in transaction", withCtxFields(s,
 						zap.String("caller", s.Caller), zap.String("last_statement", last), zap.Uint64("scope_id", s.ID),
 						zap.String("source", s.Source), zap.Duration("idle", now.Sub(since)), zap.Duration("age", age),
-						zap.Duration("threshold", m.idle))
+						zap.Duration("threshold", m.idle))...)
 				}
 			}
 		}
 	}
 	m.lastLongN.Store(long)
 	m.idleNow.Store(idle)
+}
+
+// withCtxFields returns fields after the log fields of the context s was
+// opened under (a route, a request id), in a new slice.
+func withCtxFields(s *scope.Scope, fields ...zap.Field) []zap.Field {
+	user := callbacks.LogFields(s.Ctx)
+	return append(append(make([]zap.Field, 0, len(user)+len(fields)), user...), fields...)
 }

@@ -1,12 +1,19 @@
 package sessionplugin_test
 
 import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
 	"gorm.io/gorm"
 
 	"github.com/replyrocket/gormsession/internal/testdb"
+	sessionplugin "github.com/replyrocket/gormsession/plugin"
 )
 
 // Every operation opens a scope and closes it; the caller is this file.
@@ -84,5 +91,72 @@ func TestActiveScopeNamesCallerAndTransaction(t *testing.T) {
 		if err != nil || inside != 1 {
 			t.Errorf("db.Transaction: err %v, %d scopes inside, want nil and 1", err, inside)
 		}
+	})
+}
+
+type heldRows interface{ Close() error }
+
+// A scope carries the fields WithLogFields put in its context (a route, a
+// request id): in ActiveScopes, in the handler's JSON, and in the
+// monitor's long-running line.
+func TestScopesCarryLogFields(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, logs := install(t, kind, func(c *sessionplugin.Config) { c.LongRunningThreshold = 100 * time.Millisecond })
+		ctx := sessionplugin.WithLogFields(context.Background(), zap.String("route", "POST /contacts"), zap.Int("attempt", 2))
+		tx := db.WithContext(ctx).Begin()
+		if tx.Error != nil {
+			t.Fatal(tx.Error)
+		}
+		defer tx.Rollback()
+		rows, err := tx.Model(&Item{}).Rows() // a statement scope, open while the rows are
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held heldRows = rows
+		defer held.Close()
+		bare := db.Begin() // no fields
+		defer bare.Rollback()
+
+		want := map[string]string{"route": "POST /contacts", "attempt": "2"}
+		var tagged, untagged int
+		for _, s := range p.ActiveScopes() {
+			switch {
+			case reflect.DeepEqual(s.Fields, want):
+				tagged++
+			case s.Fields == nil:
+				untagged++
+			default:
+				t.Errorf("scope %d (%s) Fields = %v", s.ID, s.Operation, s.Fields)
+			}
+		}
+		if tagged < 1 || untagged != 1 {
+			t.Errorf("%d scopes tagged, %d untagged; want the transaction (and its Rows) tagged, the bare one not", tagged, untagged)
+		}
+
+		rec := httptest.NewRecorder()
+		p.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/?format=json", nil))
+		var page struct {
+			ActiveScopes []struct {
+				Fields map[string]string `json:"fields"`
+			} `json:"active_scopes"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, s := range page.ActiveScopes {
+			found = found || reflect.DeepEqual(s.Fields, want)
+		}
+		if !found {
+			t.Errorf("handler JSON lacks the fields: %+v", page.ActiveScopes)
+		}
+		waitFor(t, func() bool {
+			for _, e := range logs.FilterMessage("long-running database scope").All() {
+				if e.ContextMap()["route"] == "POST /contacts" {
+					return true
+				}
+			}
+			return false
+		}, "a long-running line with the route")
 	})
 }

@@ -1,8 +1,13 @@
 package sessionplugin
 
 import (
+	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/replyrocket/gormsession/callbacks"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -22,14 +27,21 @@ type ScopeInfo struct {
 	// Config.IdleInTxThreshold; LastStatement is where its last one ran.
 	IdleInTx      bool
 	LastStatement string
+	// Fields are the fields WithLogFields put in the context the scope was
+	// opened under (a route, a request id), as strings; nil if none.
+	Fields map[string]string
 }
 
 // ActiveScopes lists the scopes open now, oldest first. Safe to call
 // concurrently; before Initialize it returns nil.
 func (p *Plugin) ActiveScopes() []ScopeInfo {
 	now := time.Now()
-	var out []ScopeInfo
-	for _, s := range p.reg.Active() {
+	active := p.reg.Active()
+	if len(active) == 0 {
+		return nil
+	}
+	out := make([]ScopeInfo, 0, len(active))
+	for _, s := range active {
 		out = append(out, p.infoOf(s, now))
 	}
 	return out
@@ -40,6 +52,7 @@ func (p *Plugin) infoOf(s *scope.Scope, now time.Time) ScopeInfo {
 	if s.Parent != nil {
 		si.TxID = s.Parent.ID
 	}
+	si.Fields = fieldStrings(callbacks.LogFields(s.Ctx))
 	if t := p.cfg.LongRunningThreshold; t > 0 && si.Age > t {
 		si.LongRunning = true
 	}
@@ -52,4 +65,21 @@ func (p *Plugin) infoOf(s *scope.Scope, now time.Time) ScopeInfo {
 		}
 	}
 	return si
+}
+
+// fieldStrings renders zap fields as strings, keyed by field name; nil for
+// none.
+func fieldStrings(fields []zap.Field) map[string]string {
+	if len(fields) == 0 {
+		return nil
+	}
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	out := make(map[string]string, len(enc.Fields))
+	for k, v := range enc.Fields {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
 }

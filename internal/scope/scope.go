@@ -3,6 +3,7 @@
 package scope
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -27,6 +28,9 @@ type Scope struct {
 	Caller string // file:line of the first frame outside GORM and gormsession
 	Start  time.Time
 	Parent *Scope // the transaction a statement runs in, or nil
+	// Ctx is the context the scope was opened under: listings read the
+	// caller's log fields (a route, a request id) from it, only when asked.
+	Ctx context.Context
 	// Owner is what opened the scope (the callbacks' statement state), for
 	// the reclaimer of scopes whose closing step never ran.
 	Owner any

@@ -74,7 +74,16 @@
     return h("tr", { "data-scope-id": s.id, "class": cls || null },
       h("td", null, String(s.id), s.tx_id ? " " : "", s.tx_id ? h("span", { "class": "sub" }, "in tx " + s.tx_id) : ""),
       h("td", null, s.operation), h("td", null, s.table), h("td", null, s.source),
-      h("td", null, h("code", null, s.caller)), h("td", null, fmtDur(s.age_seconds)), flags);
+      caller(s), h("td", null, fmtDur(s.age_seconds)), flags);
+  }
+
+  // caller: where the scope was opened, then the request's log fields.
+  function caller(s) {
+    var td = h("td", null, h("code", null, s.caller));
+    Object.keys(s.fields || {}).sort().forEach(function (k) {
+      td.append(" ", h("span", { "class": "sub field" }, k + "=" + s.fields[k]));
+    });
+    return td;
   }
 
   function durations(d) {

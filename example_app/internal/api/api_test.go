@@ -291,3 +291,48 @@ func TestRequestDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestScopeTaggedWithRoute: the session middleware tags the request's
+// scopes with its route and request id, so /debug/db and the long-running
+// report say which endpoint holds a connection. The request's statement
+// waits for the pool's only connection, visible as an open scope.
+func TestScopeTaggedWithRoute(t *testing.T) {
+	cfg := sessionplugin.DefaultConfig()
+	cfg.PoolSize, cfg.MaxOverflow, cfg.PoolTimeout = 1, 0, 10*time.Second
+	f := newFixture(t, apptest.URL(t, testdb.SQLite), cfg, 10*time.Second)
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- sessionplugin.Transaction(context.Background(), f.st.DB, func(tx *gorm.DB) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	served := make(chan int)
+	go func() {
+		s, _, _ := f.do("GET", "/contacts", "")
+		served <- s
+	}()
+	var tagged *sessionplugin.ScopeInfo
+	for deadline := time.Now().Add(5 * time.Second); tagged == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, s := range f.st.Plugin.ActiveScopes() {
+			if s.Fields["route"] != "" {
+				tagged = &s
+			}
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := <-served; s != 200 {
+		t.Errorf("GET /contacts: %d", s)
+	}
+	if tagged == nil {
+		t.Fatal("no open scope carried a route while the request waited for the pool")
+	}
+	if tagged.Fields["route"] != "GET /contacts" || tagged.Fields["request_id"] != "test-req-1" {
+		t.Errorf("scope fields = %v, want route GET /contacts and request_id test-req-1", tagged.Fields)
+	}
+}
