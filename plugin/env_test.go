@@ -510,3 +510,86 @@ func TestConfigDocs(t *testing.T) {
 		t.Errorf("%s is out of date; run: go test ./plugin/ -run TestConfigDocs -%s\nwant table:\n%s", path, updateDocsFlag, want)
 	}
 }
+
+// badEnvValues returns, for f's variable, values ConfigFromEnv must reject
+// and the reason it gives for each: malformed ones for every variable, and
+// well-formed ones that break f.rule where it has one.
+func badEnvValues(t *testing.T, f *configField) map[string]string {
+	t.Helper()
+	var c Config
+	m := map[string]string{}
+	var want string
+	switch f.ptr(&c).(type) {
+	case *int:
+		want = wantInt
+		m["1e3"], m["0x10"], m["1_000"] = want, want, want
+		m["99999999999999999999"] = wantInt + " that fits in an int"
+	case *uint32:
+		want = wantUint32
+		m["-1"], m["4294967296"], m["1.5"] = want, want, want
+	case *float64:
+		want = wantRatio
+		m["50%"], m["0,5"], m["1/2"] = want, want, want
+	case *bool:
+		want = wantBool
+		m["2"], m["y"], m["enabled"], m["truee"] = want, want, want, want
+	case *time.Duration:
+		want = wantDuration
+		m["10 s"], m["1e3"], m["1d"], m["--1s"], m["9223372037s"] = want, want, want, want, want
+	default:
+		t.Fatalf("%s: %s is set from %T; teach this test its bad values", f.field, f.env, f.ptr(&c))
+	}
+	for _, v := range []string{"x", "-", ".", "+", "\x00", "é", "1 2", "\"5\"", "five\nsix"} {
+		m[v] = want
+	}
+	switch f.rule {
+	case ruleAtLeastOne:
+		m["0"], m["-1"] = "must be at least 1", "must be at least 1"
+	case ruleNonNegative:
+		if _, ok := f.ptr(&c).(*time.Duration); ok {
+			m["-1s"], m["-0.001"], m["-1ns"] = "must not be negative", "must not be negative", "must not be negative"
+		} else {
+			m["-1"] = "must not be negative"
+		}
+	case ruleRatio:
+		for _, v := range []string{"1.5", "-0.1", "NaN", "Inf", "-Inf", "1e9"} {
+			m[v] = "must be in (0, 1], or 0 for the default"
+		}
+	}
+	return m
+}
+
+// TestConfigFromLookupEveryVariable goes through configFields, so a
+// variable added later is covered too: each bad value of each variable gives
+// one *EnvError naming the variable, its value, its field and the reason, in
+// a one-line message, and leaves the Config at its defaults.
+func TestConfigFromLookupEveryVariable(t *testing.T) {
+	for i := range configFields {
+		f := &configFields[i]
+		if f.env == "" {
+			continue
+		}
+		for value, reason := range badEnvValues(t, f) {
+			t.Run(fmt.Sprintf("%s=%q", f.env, value), func(t *testing.T) {
+				got, err := configFromLookup(mapLookup(map[string]string{f.env: value}))
+				if err == nil {
+					t.Fatalf("accepted; config %+v", got)
+				}
+				want := fmt.Sprintf("sessionplugin: bad environment: %s=%q: %s", f.env, value, reason)
+				if err.Error() != want {
+					t.Errorf("error\n got %s\nwant %s", err, want)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("message spans lines: %q", err)
+				}
+				var ee *EnvError
+				if !errors.As(err, &ee) || ee.Var != f.env || ee.Value != value || ee.Field != f.field || ee.Reason != reason {
+					t.Errorf("EnvError = %+v", ee)
+				}
+				if !reflect.DeepEqual(got, DefaultConfig()) {
+					t.Errorf("config changed by a bad variable: %+v", got)
+				}
+			})
+		}
+	}
+}

@@ -74,25 +74,36 @@ func New(cfg Config) *Plugin {
 // Name returns PluginName.
 func (p *Plugin) Name() string { return PluginName }
 
-// Initialize is called by db.Use. It validates the config, applies the
-// pool settings to every underlying *sql.DB (dbresolver's sources and
-// replicas too), registers the callbacks and wraps the connection pool so
-// transactions are tracked. On any error nothing is installed and the error
-// is returned; a second Initialize returns an error too.
+// Initialize is called by db.Use. It validates the config, registers the
+// callbacks, applies the pool settings to every underlying *sql.DB
+// (dbresolver's sources and replicas too) and wraps the connection pool so
+// transactions are tracked.
+//
+// On any error nothing is installed and db is left as it was: its callback
+// chains, ConnPool and pool settings unchanged. The errors: an invalid
+// Config (every bad field named, see Config.Validate), a nil or unopened
+// *gorm.DB, a ConnPool that is not a *sql.DB, a callback chain GORM cannot
+// order with the plugin's callbacks in it, a plugin already initialized (one
+// plugin per *gorm.DB: db.Use of the same plugin on a second db fails), and
+// a closed plugin. db.Use of a second plugin on the same db never gets here:
+// GORM returns gorm.ErrRegistered.
 func (p *Plugin) Initialize(db *gorm.DB) error {
 	if db == nil {
 		return errors.New("sessionplugin: Initialize: nil *gorm.DB")
+	}
+	if db.Config == nil || db.Callback() == nil || db.Statement == nil {
+		return errors.New("sessionplugin: Initialize: *gorm.DB not opened with gorm.Open")
 	}
 	if err := p.cfg.Validate(); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return errors.New("sessionplugin: plugin is closed; create a new one with New")
+	}
 	if p.db != nil {
 		return errors.New("sessionplugin: plugin already initialized; create one plugin per *gorm.DB with New")
-	}
-	if p.closed.Load() {
-		return errors.New("sessionplugin: plugin is closed")
 	}
 	sqlDB, prepared, err := underlying(db.ConnPool)
 	if err != nil {
@@ -101,6 +112,11 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	p.breakers = breaker.NewSet(p.cfg.Breaker, p.log)
 	p.mon = newMonitor(p)
 	p.rt = callbacks.NewRuntime(p.runtimeOptions())
+	// Registering is the last step that can fail: do it before any pool
+	// is touched, and undo it on failure.
+	if err := registerCallbacks(db, p.rt); err != nil {
+		return err
+	}
 	src := p.rt.AddSource(sqlDB, "primary", true)
 	if dr, ok := db.Config.Plugins["gorm:db_resolver"].(*dbresolver.DBResolver); ok {
 		_ = dr.Call(func(cp gorm.ConnPool) error {
@@ -109,9 +125,6 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 			}
 			return nil
 		})
-	}
-	if err := p.rt.Register(db); err != nil {
-		return err
 	}
 	pool := p.rt.Wrap(src)
 	if prepared != nil {
@@ -127,6 +140,48 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	p.db = db
 	p.ready.Store(true)
 	return nil
+}
+
+// callbackChain is the part of GORM's (unexported) callback processor that
+// registerCallbacks uses.
+type callbackChain interface {
+	Get(name string) func(*gorm.DB)
+	Remove(name string) error
+}
+
+// registerCallbacks registers rt's callbacks on db. If that fails part way,
+// it removes every callback it added, so db's chains are as they were: a
+// chain GORM failed to order has no callbacks at all until it compiles
+// again, so a half-registered plugin would silently stop that kind of
+// statement (db.Exec doing nothing) as well as tracking the others.
+func registerCallbacks(db *gorm.DB, rt *callbacks.Runtime) error {
+	cb := db.Callback()
+	chains := map[string]callbackChain{
+		callbacks.OpCreate.String(): cb.Create(), callbacks.OpQuery.String(): cb.Query(),
+		callbacks.OpUpdate.String(): cb.Update(), callbacks.OpDelete.String(): cb.Delete(),
+		callbacks.OpRow.String(): cb.Row(), callbacks.OpRaw.String(): cb.Raw(),
+	}
+	names := func(op string) [2]string {
+		return [2]string{callbacks.Name + ":before_" + op, callbacks.Name + ":after_" + op}
+	}
+	had := map[string]bool{}
+	for op, c := range chains {
+		for _, n := range names(op) {
+			had[n] = c.Get(n) != nil
+		}
+	}
+	err := rt.Register(db)
+	if err == nil {
+		return nil
+	}
+	for op, c := range chains {
+		for _, n := range names(op) {
+			if !had[n] && c.Get(n) != nil {
+				_ = c.Remove(n)
+			}
+		}
+	}
+	return fmt.Errorf("sessionplugin: %w (nothing installed)", err)
 }
 
 // underlying finds the *sql.DB behind gorm's ConnPool.
@@ -220,8 +275,15 @@ func (p *Plugin) NameSource(db *sql.DB, name string) error {
 
 // Close stops the plugin's background work (the long-running and
 // idle-in-transaction monitor) and waits for it to exit. It is idempotent,
-// safe before Initialize, and returns nil; the callbacks keep working after
-// it.
+// safe to call concurrently and before Initialize, and returns nil.
+//
+// It does not uninstall the plugin: GORM has no way to remove a plugin, so
+// the callbacks keep working after it (statements and transactions are
+// still tracked, timed, gated by the breaker and logged), and Stats,
+// ActiveScopes, Handler and Collector keep answering. Only the monitor's
+// reports stop. A closed plugin cannot be installed: db.Use returns an
+// error and installs nothing. Close it after the last use of the pool,
+// alongside sql.DB's Close.
 func (p *Plugin) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil

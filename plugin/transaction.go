@@ -73,10 +73,17 @@ var savepointSeq atomic.Uint64
 // open breaker fails it before BEGIN with ErrCircuitOpen, and the
 // connection wait is bounded by PoolTimeout; without the plugin it still
 // works, with DefaultConfig's TransactionTimeout. A nil ctx means
-// context.Background(); a nil db or fn is an error.
+// context.Background(), as everywhere in gormsession; a nil db or fn, or a
+// *gorm.DB not made by gorm.Open, is an error naming it (nothing is begun).
+//
+// tx is valid only until fn returns: a statement on it afterwards, or a
+// Commit or Rollback of it, fails with category closed.
 func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, opts ...TxOption) error {
 	if db == nil {
 		return errors.New("sessionplugin: Transaction: nil *gorm.DB")
+	}
+	if db.Config == nil || db.Statement == nil {
+		return errors.New("sessionplugin: Transaction: *gorm.DB not opened with gorm.Open")
 	}
 	if fn == nil {
 		return errors.New("sessionplugin: Transaction: nil fn")

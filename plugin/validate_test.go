@@ -2,13 +2,17 @@ package sessionplugin
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/replyrocket/gormsession/breaker"
+	"github.com/replyrocket/gormsession/internal/testdb"
 )
 
 func TestValidateValid(t *testing.T) {
@@ -186,6 +190,126 @@ func TestConfigErrorMessage(t *testing.T) {
 	} {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// invalidValues returns values of f's field that Validate must reject, one
+// per kind of mistake, or nil when every value is valid.
+func invalidValues(t *testing.T, f *configField) []any {
+	t.Helper()
+	var c Config
+	switch p := f.ptr(&c).(type) {
+	case *int:
+		switch f.rule {
+		case ruleAtLeastOne:
+			return []any{0, -1, math.MinInt}
+		case ruleNonNegative:
+			return []any{-1, math.MinInt}
+		}
+	case *time.Duration:
+		if f.rule == ruleNonNegative {
+			return []any{-time.Nanosecond, -time.Hour, time.Duration(math.MinInt64)}
+		}
+	case *float64:
+		if f.rule == ruleRatio {
+			return []any{-0.1, 1.0000001, 2.0, math.NaN(), math.Inf(1), math.Inf(-1), -math.SmallestNonzeroFloat64}
+		}
+	default:
+		if f.rule != ruleAny {
+			t.Fatalf("%s: no invalid values known for %T", f.field, p)
+		}
+	}
+	if f.rule != ruleAny {
+		t.Fatalf("%s: rule %d has no invalid values for its type", f.field, f.rule)
+	}
+	return nil
+}
+
+// extremeValues returns odd but valid values of a field without a rule.
+func extremeValues(t *testing.T, f *configField) []any {
+	t.Helper()
+	var c Config
+	switch f.ptr(&c).(type) {
+	case *uint32:
+		return []any{uint32(0), uint32(1), uint32(math.MaxUint32)}
+	case *bool:
+		return []any{true, false}
+	case *time.Duration: // OperationTimeouts: negative means no deadline
+		return []any{time.Duration(math.MinInt64), -time.Nanosecond, time.Duration(0), time.Duration(math.MaxInt64)}
+	case **zap.Logger:
+		return []any{(*zap.Logger)(nil), zap.NewNop()}
+	}
+	return []any{nil} // another kind of field (an interface, a pointer): its zero value
+}
+
+// setField stores v in f's field of c; nil stores the zero value.
+func setField(c *Config, f *configField, v any) {
+	field := reflect.ValueOf(f.ptr(c)).Elem()
+	if v == nil {
+		field.Set(reflect.Zero(field.Type()))
+		return
+	}
+	field.Set(reflect.ValueOf(v))
+}
+
+// TestValidateEveryField goes through configFields, so a field added later
+// is covered too: each invalid value of a field with a rule gives exactly
+// one *ConfigError naming the field and the value, and makes db.Use fail
+// installing nothing; every value of a field without a rule is accepted.
+func TestValidateEveryField(t *testing.T) {
+	db := testdb.Open(t, testdb.SQLite) // nothing is ever installed: one db will do
+	for i := range configFields {
+		f := &configFields[i]
+		bad := invalidValues(t, f)
+		if f.rule == ruleAny {
+			for _, v := range extremeValues(t, f) {
+				c := DefaultConfig()
+				setField(&c, f, v)
+				if err := c.Validate(); err != nil {
+					t.Errorf("%s = %v: Validate() = %v, want nil", f.field, v, err)
+				}
+			}
+			continue
+		}
+		for _, v := range bad {
+			t.Run(fmt.Sprintf("%s=%v", f.field, v), func(t *testing.T) {
+				c := DefaultConfig()
+				setField(&c, f, v)
+				if f.when != nil && !f.when(&c) {
+					c.Breaker.SlowCallThreshold = time.Second // the one condition there is
+					if !f.when(&c) {
+						t.Fatalf("%s: teach this test to meet its when-condition", f.field)
+					}
+				}
+				err := c.Validate()
+				if err == nil {
+					t.Fatal("Validate() = nil")
+				}
+				errs := err.(interface{ Unwrap() []error }).Unwrap()
+				var ce *ConfigError
+				if len(errs) != 1 || !errors.As(errs[0], &ce) {
+					t.Fatalf("Validate() = %v; want one *ConfigError", err)
+				}
+				if ce.Field != f.field || fmt.Sprint(ce.Value) != fmt.Sprint(v) || ce.Reason == "" {
+					t.Errorf("ConfigError = %+v; want field %s, value %v", *ce, f.field, v)
+				}
+				if want := fmt.Sprintf("sessionplugin: Config.%s = %v: %s", f.field, v, ce.Reason); err.Error() != want {
+					t.Errorf("message %q, want %q", err, want)
+				}
+
+				// db.Use reports the same error and installs nothing.
+				p := New(c)
+				defer p.Close()
+				useErr := db.Use(p)
+				var uce *ConfigError
+				if !errors.As(useErr, &uce) || uce.Field != f.field {
+					t.Errorf("db.Use = %v; want the *ConfigError for %s", useErr, f.field)
+				}
+				if _, ok := FromDB(db); ok || db.Callback().Query().Get("gormsession:before_query") != nil {
+					t.Error("db.Use installed an invalid config")
+				}
+			})
 		}
 	}
 }
