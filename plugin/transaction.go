@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -136,7 +137,7 @@ func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOp
 	if o.sqlOpts != nil {
 		txOpts = append(txOpts, o.sqlOpts)
 	}
-	tx := db.WithContext(ctx).Begin(txOpts...)
+	tx := db.Session(&gorm.Session{Context: ctx, NewDB: isNewDB(db)}).Begin(txOpts...)
 	if tx.Error != nil {
 		return tx.Error
 	}
@@ -218,4 +219,26 @@ func sleepBackoff(ctx context.Context, base time.Duration, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// cloneField is the index of gorm.DB's unexported clone field, or -1 if
+// this GORM has none.
+var cloneField = func() int {
+	f, ok := reflect.TypeFor[gorm.DB]().FieldByName("clone")
+	if !ok || f.Type.Kind() != reflect.Int {
+		return -1
+	}
+	return f.Index[0]
+}()
+
+// isNewDB reports whether db is a fresh one (from gorm.Open, or a NewDB
+// session: GORM's clone == 1), as db.Transaction tells: its transaction's
+// statements then each start from a new Statement instead of cloning the
+// db's (conditions on db would carry into every one; a fresh db has none).
+// Matching db.Transaction saves ~4 allocations per statement inside.
+func isNewDB(db *gorm.DB) bool {
+	if cloneField < 0 {
+		return false
+	}
+	return reflect.ValueOf(db).Elem().Field(cloneField).Int() == 1
 }

@@ -194,3 +194,52 @@ func TestTransactionFailsFastWhenCircuitOpen(t *testing.T) {
 		t.Errorf("pool touched while circuit open: before %+v after %+v", before, after)
 	}
 }
+
+// Transaction begins the way db.Transaction does: from a fresh db each
+// statement inside starts clean; a db carrying conditions passes them to
+// every statement inside. Both helpers must see the same rows.
+func TestTransactionSessionMatchesGorm(t *testing.T) {
+	db, _, _ := install(t, testdb.SQLite, nil)
+	for i, name := range []string{"cheap", "dear", "dearer"} {
+		if err := db.Create(&Item{Name: name, Price: i * 10}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two reads in one transaction: the first one's Where must not leak
+	// into the second.
+	work := func(tx *gorm.DB) (got [2]int64, err error) {
+		if err = tx.Model(&Item{}).Where("price >= ?", 10).Count(&got[0]).Error; err != nil {
+			return got, err
+		}
+		err = tx.Model(&Item{}).Count(&got[1]).Error
+		return got, err
+	}
+	for _, tc := range []struct {
+		name string
+		db   *gorm.DB
+	}{
+		{"fresh db", db},
+		{"session", db.WithContext(context.Background())},
+		{"db with a condition", db.Where("price <= ?", 10)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ours, theirs [2]int64
+			err := sessionplugin.Transaction(context.Background(), tc.db, func(tx *gorm.DB) (err error) {
+				ours, err = work(tx)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.db.Transaction(func(tx *gorm.DB) (err error) {
+				theirs, err = work(tx)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if ours != theirs {
+				t.Errorf("Transaction counted %v, db.Transaction %v", ours, theirs)
+			}
+		})
+	}
+}
