@@ -273,15 +273,16 @@ func (p *Plugin) NameSource(db *sql.DB, name string) error {
 	return nil
 }
 
-// Close stops the plugin's background work (the long-running and
-// idle-in-transaction monitor) and waits for it to exit. It is idempotent,
+// Close stops the plugin's background work (the monitor: long-running and
+// idle-in-transaction reports, and taking back abandoned statements) and
+// waits for it to exit. It is idempotent,
 // safe to call concurrently and before Initialize, and returns nil.
 //
 // It does not uninstall the plugin: GORM has no way to remove a plugin, so
 // the callbacks keep working after it (statements and transactions are
 // still tracked, timed, gated by the breaker and logged), and Stats,
 // ActiveScopes, Handler and Collector keep answering. Only the monitor's
-// reports stop. A closed plugin cannot be installed: db.Use returns an
+// work stops. A closed plugin cannot be installed: db.Use returns an
 // error and installs nothing. Close it after the last use of the pool,
 // alongside sql.DB's Close.
 func (p *Plugin) Close() error {
