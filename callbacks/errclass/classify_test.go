@@ -120,6 +120,8 @@ func TestClassify(t *testing.T) {
 
 		// Drivers without a code.
 		{"mysql invalid conn", mysql.ErrInvalidConn, Connection},
+		{"mysql no-write bad connection (unexported errBadConnNoWrite)", errors.New("bad connection"), Connection},
+		{"other bare text", errors.New("bad connection!"), Unknown},
 		{"pgx conn closed", fmt.Errorf("x: %w", pgconn.ErrConnClosed), Connection},
 		{"unexpected EOF", io.ErrUnexpectedEOF, Connection},
 		{"EOF", fmt.Errorf("read: %w", io.EOF), Connection},

@@ -18,6 +18,17 @@ import (
 // errDBClosedText is the message of database/sql's unexported errDBClosed.
 const errDBClosedText = "sql: database is closed"
 
+// mysqlNoWriteText is the message of go-sql-driver/mysql's unexported
+// errBadConnNoWrite: the connection broke before anything was written
+// (Connect returns it bare when the login packet cannot be sent).
+const mysqlNoWriteText = "bad connection"
+
+// isMySQLNoWrite reports whether e is go-sql-driver/mysql's
+// errBadConnNoWrite, by type and text as it is unexported.
+func isMySQLNoWrite(e error) bool {
+	return reflect.TypeOf(e) == errorStringType && e.Error() == mysqlNoWriteText
+}
+
 // errorStringType is the type of errors.New's errors, errDBClosed's among
 // them: only those are compared by text, so classifying never formats an
 // error whose Error() is costly (a breaker's OpenError on every refusal).
@@ -94,8 +105,13 @@ func genericError(e error) Category {
 		}
 		return None
 	}
-	if reflect.TypeOf(e) == errorStringType && e.Error() == errDBClosedText {
-		return Closed
+	if reflect.TypeOf(e) == errorStringType {
+		switch e.Error() {
+		case errDBClosedText:
+			return Closed
+		case mysqlNoWriteText:
+			return Connection
+		}
 	}
 	// Any other net.Error that reports a timeout (bare errnos, whose
 	// Timeout() also covers EAGAIN, were handled above).

@@ -41,9 +41,10 @@ func BeforeStatement(err error) (ok bool) {
 
 // safeToRetry reports whether the driver itself says e was raised before
 // anything was sent: driver.ErrBadConn (database/sql's contract forbids it
-// otherwise) or pgx's SafeToRetry() true.
+// otherwise), go-sql-driver/mysql's errBadConnNoWrite, or pgx's
+// SafeToRetry() true.
 func safeToRetry(e error) bool {
-	if is(e, driver.ErrBadConn) {
+	if is(e, driver.ErrBadConn) || isMySQLNoWrite(e) {
 		return true
 	}
 	if s, ok := e.(interface{ SafeToRetry() bool }); ok {

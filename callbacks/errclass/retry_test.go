@@ -40,6 +40,7 @@ func TestIsRetryable(t *testing.T) {
 		{"marked connection error", MarkBeforeStatement(refused), true},
 		{"marked and wrapped", fmt.Errorf("begin: %w", MarkBeforeStatement(refused)), true},
 		{"driver.ErrBadConn", fmt.Errorf("x: %w", driver.ErrBadConn), true},
+		{"mysql errBadConnNoWrite (nothing written)", fmt.Errorf("x: %w", errors.New("bad connection")), true},
 		{"pgx SafeToRetry true", safeErr(true), true},
 		{"pgx SafeToRetry false", safeErr(false), false},
 		{"too many connections, marked", MarkBeforeStatement(&pgconn.PgError{Code: "53300"}), true},
