@@ -3,6 +3,7 @@ package callbacks
 import (
 	"database/sql"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -94,10 +95,13 @@ type Runtime struct {
 // Source is one database the runtime sends statements to: the primary, or a
 // dbresolver source or replica.
 type Source struct {
-	Name      string
-	DB        *sql.DB
-	waiting   atomic.Int64
-	durations [numOps + 1]hist.Histogram // per Op, then transactions
+	Name string
+	DB   *sql.DB
+	// ctxlessEnd: the driver's Commit and Rollback take no context
+	// (go-sql-driver/mysql), so a transaction's deadline cannot cut them.
+	ctxlessEnd bool
+	waiting    atomic.Int64
+	durations  [numOps + 1]hist.Histogram // per Op, then transactions
 }
 
 // Durations returns the duration histogram of each operation ("create",
@@ -157,7 +161,7 @@ func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
 	if v, ok := r.sources.Load(db); ok {
 		s := v.(*Source)
 		if name != "" && name != s.Name {
-			ns := &Source{Name: name, DB: db}
+			ns := &Source{Name: name, DB: db, ctxlessEnd: s.ctxlessEnd}
 			r.sources.Store(db, ns)
 			s = ns
 		}
@@ -169,7 +173,7 @@ func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
 	if name == "" {
 		name = r.nextName("pool")
 	}
-	s := &Source{Name: name, DB: db}
+	s := &Source{Name: name, DB: db, ctxlessEnd: endIgnoresContext(db)}
 	if r.opts.ConfigurePool != nil {
 		r.opts.ConfigurePool(db)
 	}
@@ -178,6 +182,17 @@ func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
 		r.primary.CompareAndSwap(nil, s)
 	}
 	return s
+}
+
+// endIgnoresContext reports whether db's driver runs COMMIT and ROLLBACK
+// without a context: go-sql-driver/mysql's do (driver.Tx has none), so
+// nothing but the network ends a COMMIT sent into a dead link.
+func endIgnoresContext(db *sql.DB) bool {
+	t := reflect.TypeOf(db.Driver())
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && t.PkgPath() == "github.com/go-sql-driver/mysql"
 }
 
 // Primary returns the primary source, or nil before one is added.

@@ -107,7 +107,7 @@ func round(d time.Duration) time.Duration {
 }
 
 // CommitUnknownError reports a COMMIT whose outcome is unknown: the
-// connection was lost while it was in flight. It matches
+// connection was lost, or the deadline passed, while it was in flight. It matches
 // errclass.ErrCommitUnknown and unwraps to the driver's error. Never retry
 // the transaction blindly: it may have committed.
 type CommitUnknownError struct {
@@ -116,7 +116,7 @@ type CommitUnknownError struct {
 }
 
 func (e *CommitUnknownError) Error() string {
-	return "sessionplugin: commit outcome unknown on " + e.Source + ": connection lost during COMMIT: " + e.Err.Error()
+	return "sessionplugin: commit outcome unknown on " + e.Source + ": COMMIT was sent and its answer lost: " + e.Err.Error()
 }
 
 // Unwrap returns the driver's error.

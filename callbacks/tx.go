@@ -229,7 +229,13 @@ func (t *Tx) Commit() error {
 	// sending it; once sent, a deadline or a lost connection leaves the
 	// outcome unknown: the server may have committed.
 	refused := t.ctx != nil && t.ctx.Err() != nil
-	err := t.tx.Commit()
+	var err error
+	abandoned := false
+	if t.bounded() {
+		err, abandoned = t.await(t.tx.Commit)
+	} else {
+		err = t.tx.Commit()
+	}
 	if err != nil {
 		if te := t.timedOut(err, "commit"); te != nil && refused {
 			err = te
@@ -237,7 +243,7 @@ func (t *Tx) Commit() error {
 			err = &CommitUnknownError{Source: t.src.Name, Err: err}
 		}
 	}
-	t.end("commit", err, start)
+	t.end("commit", err, start, abandoned)
 	return err
 }
 
@@ -247,12 +253,50 @@ func (t *Tx) Commit() error {
 // Rollback, or one after Commit, returns sql.ErrTxDone (category closed).
 func (t *Tx) Rollback() error {
 	start := time.Now()
-	err := t.tx.Rollback()
+	var err error
+	abandoned := false
+	if t.bounded() {
+		// A ROLLBACK cut by the deadline cannot have committed anything:
+		// nil, like one database/sql already did.
+		if err, abandoned = t.await(t.tx.Rollback); abandoned {
+			err = nil
+		}
+	} else {
+		err = t.tx.Rollback()
+	}
 	if errors.Is(err, sql.ErrTxDone) && !t.implicit && !t.scope.Ended() && t.ctx.Err() != nil {
 		err = nil
 	}
-	t.end("rollback", err, start)
+	t.end("rollback", err, start, abandoned)
 	return err
+}
+
+// bounded reports whether COMMIT and ROLLBACK need await to honour the
+// transaction's deadline or the caller's cancel: a tracked transaction
+// with a context that can end, on a driver that ignores it there.
+func (t *Tx) bounded() bool {
+	return !t.implicit && t.src.ctxlessEnd && t.ctx.Done() != nil
+}
+
+// await runs the driver's COMMIT or ROLLBACK in a goroutine and waits for
+// it until the transaction's context ends. Past that it returns the
+// context's error and abandoned: the answer may still come (a healed
+// link) or never; the connection goes back to the pool only when the
+// driver returns, which the context's AfterFunc waits for.
+func (t *Tx) await(fn func() error) (err error, abandoned bool) {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	select {
+	case err = <-ch:
+		return err, false
+	case <-t.ctx.Done():
+	}
+	select {
+	case err = <-ch:
+		return err, false
+	default:
+		return t.ctx.Err(), true
+	}
 }
 
 // timedOut returns a *TimeoutError if err comes from the transaction's own
@@ -267,15 +311,17 @@ func (t *Tx) timedOut(err error, op string) error {
 	return &TimeoutError{Budget: BudgetTransaction, Timeout: t.timeout, Op: op, Source: t.src.Name, Err: err}
 }
 
-// end releases the connection, the timer and the scope, once.
-func (t *Tx) end(op string, err error, start time.Time) {
+// end releases the connection, the timer and the scope, once. After an
+// abandoned COMMIT or ROLLBACK the connection is still busy: the context's
+// AfterFunc, already running, returns it when the driver does.
+func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	if t.implicit || !t.scope.End() {
 		return
 	}
 	if t.stop != nil {
 		t.stop()
 	}
-	if t.conn != nil {
+	if t.conn != nil && !abandoned {
 		t.conn.Close()
 	}
 	if t.cancel != nil {
