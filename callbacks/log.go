@@ -24,7 +24,7 @@ func (r *Runtime) report(ctx context.Context, src *Source, op int, s *scope.Scop
 	if s.LongRunningReported() {
 		r.log.Info("long-running database scope returned",
 			zap.String("operation", s.Op), zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID),
-			zap.String("source", s.Source), zap.Duration("returned_after", elapsed), zap.Error(err))
+			zap.String("source", s.Source), zap.Duration("returned_after", elapsed), zap.Error(r.loggable(err)))
 	}
 	if err == nil {
 		if r.opts.SlowThreshold > 0 && elapsed > r.opts.SlowThreshold && s.Kind == scope.Statement {
@@ -57,7 +57,7 @@ func (r *Runtime) fields(ctx context.Context, s *scope.Scope, err error, elapsed
 	f = append(f, extra...)
 	f = append(f, user...)
 	if err != nil {
-		f = append(f, zap.Error(err))
+		f = append(f, zap.Error(r.loggable(err)))
 	}
 	f = append(f,
 		zap.String("operation", s.Op),
@@ -80,4 +80,14 @@ func (r *Runtime) fields(ctx context.Context, s *scope.Scope, err error, elapsed
 		}
 	}
 	return f
+}
+
+// loggable is err as a log line may show it: drivers quote bound values in
+// some messages (a duplicate entry, an invalid input), which are redacted
+// unless LogParams is set.
+func (r *Runtime) loggable(err error) error {
+	if r.opts.LogParams {
+		return err
+	}
+	return errclass.Redact(err)
 }

@@ -272,10 +272,11 @@ func (t *Tx) Rollback() error {
 }
 
 // bounded reports whether COMMIT and ROLLBACK need await to honour the
-// transaction's deadline or the caller's cancel: a tracked transaction
-// with a context that can end, on a driver that ignores it there.
+// transaction's deadline or the caller's cancel: a live tracked
+// transaction whose context can still end, on a driver that ignores it
+// there. (Once the context has ended database/sql answers at once.)
 func (t *Tx) bounded() bool {
-	return !t.implicit && t.src.ctxlessEnd && t.ctx.Done() != nil
+	return !t.implicit && t.src.ctxlessEnd && t.ctx.Done() != nil && t.ctx.Err() == nil && !t.scope.Ended()
 }
 
 // await runs the driver's COMMIT or ROLLBACK in a goroutine and waits for

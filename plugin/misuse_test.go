@@ -509,10 +509,6 @@ func TestTxUsedAfterEnd(t *testing.T) {
 			})
 		}
 		t.Run("Transaction on it, fn does nothing", func(t *testing.T) {
-			if kind != testdb.MySQL {
-				knownBug(t, "the PostgreSQL and SQLite dialectors' SavePoint drop the SAVEPOINT error, "+
-					"so Transaction on an ended tx (or in an aborted PostgreSQL transaction) runs fn without a savepoint and returns nil")
-			}
 			tx := db.Begin()
 			tx.Commit()
 			err := sessionplugin.Transaction(context.Background(), tx, func(*gorm.DB) error { return nil })

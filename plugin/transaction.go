@@ -184,23 +184,29 @@ func tracked(c gorm.TxCommitter) bool {
 func savepoint(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
 	name := fmt.Sprintf("gormsession_sp%d", savepointSeq.Add(1))
 	tx := db.WithContext(ctx)
-	if err := tx.SavePoint(name).Error; err != nil {
+	// GORM's PostgreSQL and SQLite dialects drop SAVEPOINT's error (a
+	// nested Transaction on an ended or aborted transaction would run fn
+	// with no savepoint and return nil): run the statements ourselves.
+	if err := savepointExec(tx, "SAVEPOINT "+name); err != nil {
 		return err
 	}
 	panicked := true
 	defer func() {
 		if panicked {
-			tx.Session(&gorm.Session{}).RollbackTo(name)
+			_ = savepointExec(tx, "ROLLBACK TO SAVEPOINT "+name)
 		}
 	}()
 	err = fn(tx.Session(&gorm.Session{}))
 	panicked = false
 	if err != nil {
-		if rbErr := tx.Session(&gorm.Session{}).RollbackTo(name).Error; rbErr != nil {
+		if rbErr := savepointExec(tx, "ROLLBACK TO SAVEPOINT "+name); rbErr != nil {
 			err = errors.Join(err, fmt.Errorf("sessionplugin: rollback to savepoint: %w", rbErr))
 		}
+		return err
 	}
-	return err
+	// Released, so a loop of nested Transactions does not pile savepoints
+	// up on the server until COMMIT.
+	return savepointExec(tx, "RELEASE SAVEPOINT "+name)
 }
 
 func sleepBackoff(ctx context.Context, base time.Duration, attempt int) error {
@@ -241,4 +247,15 @@ func isNewDB(db *gorm.DB) bool {
 		return false
 	}
 	return reflect.ValueOf(db).Elem().Field(cloneField).Int() == 1
+}
+
+// savepointExec runs a savepoint statement on tx's transaction, not as a
+// prepared statement (MySQL refuses SAVEPOINT in the prepared protocol),
+// and returns its error.
+func savepointExec(tx *gorm.DB, sql string) error {
+	s := tx.Session(&gorm.Session{})
+	if p, ok := s.Statement.ConnPool.(*gorm.PreparedStmtTX); ok {
+		s.Statement.ConnPool = p.Tx
+	}
+	return s.Exec(sql).Error
 }
