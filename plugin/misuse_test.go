@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -155,15 +154,6 @@ var nameSeq atomic.Int64
 // uniqueName returns prefix with a number no other call returned.
 func uniqueName(prefix string) string {
 	return prefix + "-" + strconv.FormatInt(nameSeq.Add(1), 10)
-}
-
-// knownBug skips the rest of t, which fails until the bug is fixed, unless
-// GORMSESSION_KNOWN_BUGS=1: run with it to see the failure.
-func knownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("GORMSESSION_KNOWN_BUGS") != "1" {
-		t.Skipf("known bug, fails until fixed (GORMSESSION_KNOWN_BUGS=1 runs it): %s", bug)
-	}
 }
 
 // TestFailedInitializeLeavesDBUnchanged: whatever makes db.Use fail, db's
