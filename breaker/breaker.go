@@ -27,6 +27,7 @@ type Breaker struct {
 	transitions atomic.Uint64
 	since       atomic.Int64 // UnixNano of the last state change
 	q           eventQueue
+	sharedFields
 }
 
 // New returns a closed Breaker for source. cfg's zero and invalid values
@@ -50,6 +51,7 @@ func New(source string, cfg Config, logger *zap.Logger, opts ...Option) *Breaker
 	now := time.Now()
 	b.since.Store(now.UnixNano())
 	b.eng.Store(newEngine(b, now))
+	b.attach(o.shared)
 	return b
 }
 
@@ -63,8 +65,9 @@ func noop(error, time.Duration) {}
 // long it took; later calls do nothing. A done that is never called keeps a
 // half-open breaker from ever closing, so call it on panic paths too.
 //
-// When it may not (open, half-open with every probe in flight, or
-// ModeForcedOpen), Allow returns a nil done and an *OpenError wrapping
+// When it may not (open, half-open with every probe in flight or, when
+// shared, with the probe left to another instance, or ModeForcedOpen),
+// Allow returns a nil done and an *OpenError wrapping
 // errclass.ErrCircuitOpen that names the source, the state, why, and when
 // it will try again.
 func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err error) {
@@ -94,6 +97,11 @@ func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err erro
 			c := &call{e: e, w: w}
 			return c.done, nil
 		}
+	}
+	// Shared: a half-open probe needs the fleet's go-ahead. Past this point
+	// the breaker is open or half-open, so the closed path never asks.
+	if l := b.sharedLink(); l != nil && Mode(b.mode.Load()) != ModeMetricsOnly && !b.probeGate(l, w) {
+		return b.rejectFleetProbe(e)
 	}
 	gbDone, gbErr := e.cb.Allow()
 	if gbErr != nil {

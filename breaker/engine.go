@@ -90,7 +90,7 @@ func (e *engine) onStateChange(_ string, from, to gobreaker.State) {
 		mode:   b.Mode(),
 	}
 	if te, ok := e.last.(*tripError); ok && to == gobreaker.StateOpen {
-		ev.counts, ev.reason = te.counts, te.reason
+		ev.counts, ev.reason, ev.origin = te.counts, te.reason, te.origin
 	}
 	e.last = nil
 	e.win.Store(e.newWindow(ev.to, now, ev.reason))

@@ -106,6 +106,7 @@ var (
 type tripError struct {
 	reason string
 	counts Counts
+	origin string // the fleet instance that opened it (OpenedElsewhere); "" for our own
 }
 
 func (e *tripError) Error() string { return e.reason }

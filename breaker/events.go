@@ -16,6 +16,8 @@ type event struct {
 	mode     Mode
 	prevMode Mode   // cause "mode": the mode before
 	cause    string // "" (counts), "mode" (SetMode) or "reset" (Reset)
+	origin   string // the fleet instance whose change this mirrors; "" for our own
+	at       time.Time
 }
 
 // eventQueue carries state changes out of gobreaker's lock. enqueue may run
@@ -81,6 +83,9 @@ func (b *Breaker) emit(ev event) {
 	if ev.reason != "" {
 		fields = append(fields, zap.String("reason", ev.reason))
 	}
+	if ev.origin != "" {
+		fields = append(fields, zap.String("origin", ev.origin))
+	}
 	if ev.to == StateOpen {
 		fields = append(fields, zap.Duration("retry_in", b.cfg.OpenTimeout))
 	}
@@ -96,6 +101,7 @@ func (b *Breaker) emit(ev event) {
 	} else {
 		b.logger.Info(msg, fields...)
 	}
+	b.report(ev)
 	if b.hook != nil {
 		b.hook(b.name, ev.from, ev.to, ev.counts)
 	}
@@ -107,6 +113,10 @@ func eventMessage(ev event) string {
 		return "circuit breaker reset"
 	case ev.cause == "mode":
 		return "circuit breaker mode changed"
+	case ev.origin != "" && ev.to == StateOpen:
+		return "circuit breaker opened by another instance"
+	case ev.origin != "" && ev.to == StateClosed:
+		return "circuit breaker closed by another instance"
 	case ev.mode == ModeMetricsOnly:
 		return "circuit breaker would turn " + ev.to.String() + " (metrics-only mode)"
 	case ev.to == StateOpen:
@@ -121,5 +131,6 @@ func eventMessage(ev event) string {
 func (b *Breaker) record(ev event, at time.Time) {
 	b.transitions.Add(1)
 	b.since.Store(at.UnixNano())
+	ev.at = at
 	b.enqueue(ev)
 }

@@ -5,6 +5,7 @@ type Option interface{ apply(*options) }
 
 type options struct {
 	onStateChange func(source string, from, to State, counts Counts)
+	shared        Shared // WithShared
 }
 
 type optionFunc func(*options)

@@ -60,6 +60,12 @@ type Config struct {
 
 	// Breaker configures the per-source circuit breakers (env DB_BREAKER_*).
 	Breaker breaker.Config
+	// SharedBreaker shares each source's breaker with the other instances
+	// of the service: once one opens, every one fails fast, and one at a
+	// time probes. Use a *redisshare.Fleet (package breaker/redisshare),
+	// which stays yours to Close after the plugin. Set in code; nil (the
+	// default) keeps each instance's breakers its own.
+	SharedBreaker breaker.Shared
 }
 
 // OperationTimeouts overrides Config.QueryTimeout per kind of statement. A

@@ -176,6 +176,8 @@ var configFields = []configField{
 	{field: "Breaker.SlowCallRate", env: "DB_BREAKER_SLOW_CALL_RATE", rule: ruleRatio, ptr: func(c *Config) any { return &c.Breaker.SlowCallRate },
 		when: func(c *Config) bool { return c.Breaker.SlowCallThreshold > 0 },
 		doc:  "Opens the breaker when slow calls / requests in the current Interval reaches this, once MinRequests were seen. In (0, 1]; 0 means the default. Used only when SlowCallThreshold > 0."},
+	{field: "SharedBreaker", ptr: func(c *Config) any { return &c.SharedBreaker }, def: "nil (not shared)",
+		doc: "Shares each source's breaker with the service's other instances (a redisshare.Fleet): one opens, all fail fast; one at a time probes. Set in code; nil keeps each instance's breakers its own."},
 }
 
 // What each kind of variable must look like.

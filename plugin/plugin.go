@@ -109,7 +109,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
-	p.breakers = breaker.NewSet(p.cfg.Breaker, p.log)
+	p.breakers = breaker.NewSet(p.cfg.Breaker, p.log, breaker.WithShared(p.cfg.SharedBreaker))
 	p.mon = newMonitor(p)
 	p.rt = callbacks.NewRuntime(p.runtimeOptions())
 	// Registering is the last step that can fail: do it before any pool
