@@ -84,7 +84,9 @@ func (p *Plugin) Name() string { return PluginName }
 // Config (every bad field named, see Config.Validate), a nil or unopened
 // *gorm.DB, a ConnPool that is not a *sql.DB, a callback chain GORM cannot
 // order with the plugin's callbacks in it, a plugin already initialized (one
-// plugin per *gorm.DB: db.Use of the same plugin on a second db fails), and
+// plugin per *gorm.DB: db.Use of the same plugin on a second db fails; the
+// internal *gorm.DBs dbresolver opens with a copy of db's config, when it
+// is installed after the plugin, get nil and nothing installed), and
 // a closed plugin. db.Use of a second plugin on the same db never gets here:
 // GORM returns gorm.ErrRegistered.
 func (p *Plugin) Initialize(db *gorm.DB) error {
@@ -103,6 +105,13 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return errors.New("sessionplugin: plugin is closed; create a new one with New")
 	}
 	if p.db != nil {
+		if db.Config.Plugins[PluginName] == p {
+			// A *gorm.DB sharing p's config: dbresolver, installed after
+			// the plugin, opens each source with a copy of the config,
+			// which initializes its plugins again. Statements run through
+			// the main db's callbacks; nothing to install here.
+			return nil
+		}
 		return errors.New("sessionplugin: plugin already initialized; create one plugin per *gorm.DB with New")
 	}
 	sqlDB, prepared, err := underlying(db.ConnPool)

@@ -244,12 +244,6 @@ type workload struct {
 	reads, attempts atomic.Int64
 	writes          atomic.Int64
 	seq             atomic.Int64
-	// unclassified counts go-sql-driver's "bad connection": a reset during
-	// the connection handshake, which the driver returns raw (its
-	// errBadConnNoWrite, not driver.ErrBadConn) and errclass does not yet
-	// know, so it is category unknown and Read cannot tell it is safe to
-	// retry. Logged, not failed, until errclass classifies it as connection.
-	unclassified atomic.Int64
 
 	mu   sync.Mutex
 	errs []string
@@ -274,10 +268,6 @@ func (w *workload) loop(step func(i int) error) {
 		case <-time.After(time.Millisecond): // steady traffic, not a CPU hog: the deadlines must hold on a loaded machine
 		}
 		if err := step(i); err != nil {
-			if err.Error() == "bad connection" && sessionplugin.Classify(err) == sessionplugin.CategoryUnknown {
-				w.unclassified.Add(1)
-				continue
-			}
 			w.mu.Lock()
 			w.errs = append(w.errs, fmt.Sprintf("%s (category %s)", err, sessionplugin.Classify(err)))
 			w.mu.Unlock()
@@ -432,9 +422,6 @@ func TestReplicaOutageFailsNoStatement(t *testing.T) {
 					}
 					t.Logf("%d reads (%d attempts: %d retried on the primary), %d writes",
 						w.reads.Load(), w.attempts.Load(), w.attempts.Load()-w.reads.Load(), w.writes.Load())
-					if n := w.unclassified.Load(); n > 0 {
-						t.Logf("KNOWN GAP: %d reads failed with go-sql-driver's unclassified \"bad connection\" (category unknown, so not retried)", n)
-					}
 					for _, b := range e.p.Stats().Breakers {
 						t.Logf("breaker %s: %s, %d transitions", b.Source, b.State, b.Transitions)
 					}

@@ -77,3 +77,51 @@ func TestDBResolverSources(t *testing.T) {
 		}
 	})
 }
+
+// dbresolver installed after the plugin works too: it opens its sources
+// with a copy of the gorm config, which initializes the plugin again on
+// those internal *gorm.DBs; that must not fail, and reads still reach the
+// replica as tracked statements with the plugin's pool settings.
+func TestDBResolverAfterPlugin(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, func(c *sessionplugin.Config) { c.PoolSize, c.MaxOverflow = 2, 1 })
+		replica := testdb.Fresh(t, kind)
+		rdb := testdb.OpenTarget(t, replica)
+		if err := rdb.AutoMigrate(&Item{}); err != nil {
+			t.Fatal(err)
+		}
+		rdb.Create(&Item{Name: "on-replica"})
+		resolver := dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{replica.Dialector()}})
+		if err := db.Use(resolver); err != nil {
+			t.Fatalf("db.Use(dbresolver) after the plugin: %v", err)
+		}
+		t.Cleanup(func() {
+			resolver.Call(func(cp gorm.ConnPool) error {
+				if s, ok := cp.(*sql.DB); ok {
+					s.Close()
+				}
+				return nil
+			})
+		})
+		before := p.Stats().Opened
+		var it Item
+		if err := db.First(&it).Error; err != nil || it.Name != "on-replica" {
+			t.Fatalf("read %+v, %v; want the replica's row", it, err)
+		}
+		if p.Stats().Opened == before {
+			t.Error("the replica read opened no scope")
+		}
+		var replicaSeen bool
+		for _, ps := range p.Stats().Pools {
+			if ps.Source != "primary" {
+				replicaSeen = true
+				if ps.DBStats.MaxOpenConnections != 3 {
+					t.Errorf("replica pool %s: MaxOpenConns %d, want 3 (PoolSize+MaxOverflow)", ps.Source, ps.DBStats.MaxOpenConnections)
+				}
+			}
+		}
+		if !replicaSeen {
+			t.Errorf("no replica source in Stats().Pools: %+v", p.Stats().Pools)
+		}
+	})
+}
