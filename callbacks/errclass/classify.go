@@ -67,7 +67,8 @@ type facts struct {
 	driver     Category // first database error found
 	code       string   // that error's code
 	haveDriver bool
-	ctx        Category // Canceled or Timeout from a context error
+	ctx        Category // Canceled or Timeout from a context error on the primary path
+	ctxJoined  Category // the same from an error joined to it
 	generic    Category // first GORM / database/sql / network rule that matched
 	marked     bool     // MarkBeforeStatement seen
 	safe       bool     // driver said nothing was sent (driver.ErrBadConn, SafeToRetry)
@@ -100,12 +101,14 @@ func inspect(err error) *facts {
 				f.driver, f.code, f.haveDriver = cat, code, true
 			}
 		}
-		if f.ctx == None {
+		// A context error joined to the real one (a rollback cut by the
+		// caller's cancel after a broken connection) does not explain it.
+		if c := f.ctxSlot(primary); *c == None {
 			switch {
 			case is(e, context.Canceled):
-				f.ctx = Canceled
+				*c = Canceled
 			case is(e, context.DeadlineExceeded):
-				f.ctx = Timeout
+				*c = Timeout
 			}
 		}
 		if f.generic == None {
@@ -134,11 +137,25 @@ func (f *facts) category() Category {
 	case f.ctx != None:
 		return f.ctx
 	case f.haveDriver && f.driver != Unknown:
+		// A database code that only says "cut short" is explained by a
+		// context error anywhere in the tree.
+		if f.ctxJoined != None && interruptLike(f.driver) {
+			return f.ctxJoined
+		}
 		return f.driver
 	case f.generic != None:
 		return f.generic
+	case f.ctxJoined != None:
+		return f.ctxJoined
 	}
 	return Unknown
+}
+
+func (f *facts) ctxSlot(primary bool) *Category {
+	if primary {
+		return &f.ctx
+	}
+	return &f.ctxJoined
 }
 
 // interruptLike reports whether a database code in c only says the

@@ -80,6 +80,8 @@ func TestClassify(t *testing.T) {
 		{"context canceled beats interrupt code", errors.Join(stmtTimeout, context.Canceled), Canceled},
 		{"context deadline beats user-request cancel", errors.Join(userCancel, context.DeadlineExceeded), Timeout},
 		{"context beats broken connection", fmt.Errorf("%w: %w", context.Canceled, mysql.ErrInvalidConn), Canceled},
+		{"a cancel joined to a broken connection does not explain it", errors.Join(driver.ErrBadConn, fmt.Errorf("rollback: %w", context.Canceled)), Connection},
+		{"a cancel only in a joined error, nothing else known", errors.Join(errors.New("x"), fmt.Errorf("rollback: %w", context.Canceled)), Canceled},
 		{"context deadline beats net timeout", fmt.Errorf("%w: %w", readTimeout, context.DeadlineExceeded), Timeout},
 		{"interrupt code beats generic", errors.Join(io.EOF, stmtTimeout), Timeout},
 		{"outermost database error wins", fmt.Errorf("%w: %w", deadlock, unique), Deadlock},
