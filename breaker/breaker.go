@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -71,15 +72,38 @@ func noop(error, time.Duration) {}
 // errclass.ErrCircuitOpen that names the source, the state, why, and when
 // it will try again.
 func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err error) {
-	if b == nil {
+	if b == nil || Mode(b.mode.Load()) == ModeDisabled {
 		return noop, nil
+	}
+	p := new(Permit)
+	if err := b.Admit(p); err != nil {
+		return nil, err
+	}
+	if p.e == nil {
+		return noop, nil // ModeMetricsOnly let a refused statement through
+	}
+	return p.Done, nil
+}
+
+// Admit is Allow without allocating: when the statement may go, it fills
+// *p, whose Done must then be called exactly once, and returns nil; when
+// it may not, it returns the *OpenError Allow would and leaves *p unfilled.
+// A nil b or a disabled breaker admits without filling *p (its Done does
+// nothing). A nil p is a programming error: Admit returns an error saying
+// so and admits nothing.
+func (b *Breaker) Admit(p *Permit) error {
+	if b == nil {
+		return nil
+	}
+	if p == nil {
+		return errNilPermit
 	}
 	switch Mode(b.mode.Load()) {
 	case ModeDisabled:
-		return noop, nil
+		return nil
 	case ModeForcedOpen:
 		b.eng.Load().win.Load().rejected.Add(1)
-		return nil, &OpenError{Source: b.name, State: StateForcedOpen, Reason: "set by operator"}
+		return &OpenError{Source: b.name, State: StateForcedOpen, Reason: "set by operator"}
 	}
 	e := b.eng.Load()
 	w := e.win.Load()
@@ -94,8 +118,8 @@ func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err erro
 			// trips the breaker (see call.done).
 			w.requests.Add(1)
 			b.flush()
-			c := &call{e: e, w: w}
-			return c.done, nil
+			p.e, p.w = e, w
+			return nil
 		}
 	}
 	// Shared: a half-open probe needs the fleet's go-ahead. Past this point
@@ -110,21 +134,23 @@ func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err erro
 	w = e.win.Load()
 	w.requests.Add(1)
 	b.flush()
-	c := &call{e: e, w: w, gb: gbDone}
-	return c.done, nil
+	p.e, p.w, p.gb = e, w, gbDone
+	return nil
 }
 
+var errNilPermit = errors.New("breaker: Admit with a nil *Permit")
+
 // reject builds the refusal of a statement gobreaker did not admit, or lets
-// it through uncounted in ModeMetricsOnly.
-func (b *Breaker) reject(e *engine, gbErr error) (func(error, time.Duration), error) {
+// it through uncounted (nil) in ModeMetricsOnly.
+func (b *Breaker) reject(e *engine, gbErr error) error {
 	w := e.win.Load()
 	w.rejected.Add(1)
 	b.flush()
 	if Mode(b.mode.Load()) == ModeMetricsOnly {
-		return noop, nil
+		return nil
 	}
 	if gbErr == gobreaker.ErrTooManyRequests {
-		return nil, &OpenError{Source: b.name, State: StateHalfOpen, Reason: b.halfOpenFull}
+		return &OpenError{Source: b.name, State: StateHalfOpen, Reason: b.halfOpenFull}
 	}
 	oe := &OpenError{Source: b.name, State: StateOpen, Reason: w.reason}
 	if w.state == StateOpen {
@@ -133,7 +159,7 @@ func (b *Breaker) reject(e *engine, gbErr error) (func(error, time.Duration), er
 	if oe.Reason == "" {
 		oe.Reason = "tripped"
 	}
-	return nil, oe
+	return oe
 }
 
 // Name returns the source the Breaker guards.

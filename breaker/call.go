@@ -7,19 +7,25 @@ import (
 	"github.com/replyrocket/gormsession/callbacks/errclass"
 )
 
-// call is one admitted statement. Allow allocates it and returns its done
-// method value: the two allocations of an admitted statement (three in the
-// half-open state, with gobreaker's own done closure).
-type call struct {
+// Permit is one admitted statement's right to run, filled by Admit; Done
+// reports its outcome. Keep it in the caller's per-statement state (a
+// struct field) and admission allocates nothing; Allow allocates one and
+// returns its Done. The zero Permit, and one Admit refused, do nothing on
+// Done. A Permit must not be copied once filled.
+type Permit struct {
 	e    *engine
 	w    *window     // the window the call was admitted in
 	gb   func(error) // nil when admitted in the closed state
 	used atomic.Bool
 }
 
-// done records the outcome once; later calls return at once.
-func (c *call) done(err error, elapsed time.Duration) {
-	if c.used.Swap(true) {
+// Done records the outcome of the admitted statement: err (nil for
+// success) and how long it took. Only the first call counts; later calls,
+// and calls on a Permit that was not admitted, do nothing. A Permit whose
+// Done is never called keeps a half-open breaker from ever closing, so call
+// it on panic paths too.
+func (c *Permit) Done(err error, elapsed time.Duration) {
+	if c.e == nil || c.used.Swap(true) {
 		return
 	}
 	b := c.e.b

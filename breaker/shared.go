@@ -123,10 +123,10 @@ func (b *Breaker) probeGate(l SharedLink, w *window) bool {
 
 // rejectFleetProbe refuses a statement because another instance holds the
 // fleet's half-open probe (or this one is still fetching it).
-func (b *Breaker) rejectFleetProbe(e *engine) (func(error, time.Duration), error) {
+func (b *Breaker) rejectFleetProbe(e *engine) error {
 	e.win.Load().rejected.Add(1)
 	b.flush()
-	return nil, &OpenError{Source: b.name, State: StateHalfOpen, Reason: fleetProbeReason}
+	return &OpenError{Source: b.name, State: StateHalfOpen, Reason: fleetProbeReason}
 }
 
 const fleetProbeReason = "probe left to the instance holding the fleet's probe token"

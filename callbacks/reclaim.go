@@ -55,9 +55,7 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 		return false
 	}
 	age := now.Sub(s.Start)
-	if sc.done != nil {
-		sc.done(breaker.Excluded(errAbandoned), age)
-	}
+	sc.permit.Done(breaker.Excluded(errAbandoned), age)
 	if s.Parent != nil {
 		s.Parent.StatementEnded(now)
 	}

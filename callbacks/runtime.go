@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/hist"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
@@ -40,12 +41,6 @@ func (o Op) String() string {
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// GateFunc asks the circuit breaker of source for permission to run one
-// statement or BEGIN. On refusal it returns an error wrapping
-// errclass.ErrCircuitOpen. Otherwise done must be called exactly once with
-// the outcome.
-type GateFunc func(source string) (done func(err error, elapsed time.Duration), err error)
-
 // Options configures a Runtime. The zero value works: no deadlines, no pool
 // timeout, no breaker, a no-op logger.
 type Options struct {
@@ -59,7 +54,10 @@ type Options struct {
 	SlowThreshold      time.Duration
 
 	Registry *scope.Registry // nil: a private one
-	Gate     GateFunc        // nil: never refuses
+	// Breakers returns the circuit breaker of a source, by name, asked
+	// once per source when the runtime first meets it; nil (or a nil
+	// *breaker.Breaker) means statements there are never refused.
+	Breakers func(source string) *breaker.Breaker
 	// ConfigurePool is called once for every *sql.DB the runtime meets
 	// (the primary, and each dbresolver source or replica), before use.
 	ConfigurePool func(*sql.DB)
@@ -100,6 +98,7 @@ type Source struct {
 	// ctxlessEnd: the driver's Commit and Rollback take no context
 	// (go-sql-driver/mysql), so a transaction's deadline cannot cut them.
 	ctxlessEnd bool
+	brk        *breaker.Breaker // gates its statements and BEGINs; nil: none
 	waiting    atomic.Int64
 	durations  [numOps + 1]hist.Histogram // per Op, then transactions
 }
@@ -161,7 +160,7 @@ func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
 	if v, ok := r.sources.Load(db); ok {
 		s := v.(*Source)
 		if name != "" && name != s.Name {
-			ns := &Source{Name: name, DB: db, ctxlessEnd: s.ctxlessEnd}
+			ns := &Source{Name: name, DB: db, ctxlessEnd: s.ctxlessEnd, brk: r.breakerOf(name)}
 			r.sources.Store(db, ns)
 			s = ns
 		}
@@ -173,7 +172,7 @@ func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
 	if name == "" {
 		name = r.nextName("pool")
 	}
-	s := &Source{Name: name, DB: db, ctxlessEnd: endIgnoresContext(db)}
+	s := &Source{Name: name, DB: db, ctxlessEnd: endIgnoresContext(db), brk: r.breakerOf(name)}
 	if r.opts.ConfigurePool != nil {
 		r.opts.ConfigurePool(db)
 	}
@@ -182,6 +181,13 @@ func (r *Runtime) AddSource(db *sql.DB, name string, primary bool) *Source {
 		r.primary.CompareAndSwap(nil, s)
 	}
 	return s
+}
+
+func (r *Runtime) breakerOf(source string) *breaker.Breaker {
+	if r.opts.Breakers == nil {
+		return nil
+	}
+	return r.opts.Breakers(source)
 }
 
 // endIgnoresContext reports whether db's driver runs COMMIT and ROLLBACK

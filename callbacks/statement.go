@@ -93,9 +93,8 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			sc.scope.Parent = tx.scope
 		}
 		stmt.Context = sc
-		if (rt == routeAcquire || rt == routePrepared) && r.opts.Gate != nil {
-			done, err := r.opts.Gate(src.Name)
-			if err != nil {
+		if (rt == routeAcquire || rt == routePrepared) && src.brk != nil {
+			if err := src.brk.Admit(&sc.permit); err != nil {
 				// Refused: the scope ends at once, so it needs its caller
 				// but neither the opening stack nor a deadline.
 				scope.CaptureCaller(&sc.scope, 1)
@@ -105,7 +104,6 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 				db.AddError(err)
 				return
 			}
-			sc.done = done
 		}
 		scope.Capture(&sc.scope, 1)
 		r.reg.Open(&sc.scope)
@@ -206,9 +204,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 				db.Error = err
 			}
 		}
-		if sc.done != nil {
-			sc.done(breakerOutcome(err, sc.parent), elapsed)
-		}
+		sc.permit.Done(breakerOutcome(err, sc.parent), elapsed)
 		if sc.tx != nil {
 			sc.tx.scope.StatementEnded(end)
 		}

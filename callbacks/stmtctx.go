@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -33,7 +34,7 @@ type stmtCtx struct {
 	conn     *sql.Conn     // acquired for this statement
 	cp       connPool      // conn, as installed in Statement.ConnPool
 	waited   time.Duration
-	done     func(error, time.Duration) // breaker outcome
+	permit   breaker.Permit // the breaker's admission; Done with the outcome
 
 	rejected    bool  // refused before anything was sent
 	loggedBelow error // an error a nested scope already logged

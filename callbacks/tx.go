@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/callbacks/errclass"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
@@ -106,12 +107,9 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		}
 	}
 
-	var done func(error, time.Duration)
-	if r.opts.Gate != nil {
-		var err error
-		if done, err = r.opts.Gate(src.Name); err != nil {
-			return nil, t.fail("begin", err, start)
-		}
+	var permit breaker.Permit
+	if err := src.brk.Admit(&permit); err != nil {
+		return nil, t.fail("begin", err, start)
 	}
 	conn, waited, err := r.acquire(t.ctx, src, start, "begin", "", t.cancel != nil, BudgetTransaction, d)
 	if err == nil {
@@ -121,9 +119,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 			conn.Close()
 		}
 	}
-	if done != nil {
-		done(breakerOutcome(err, ctx), time.Since(start))
-	}
+	permit.Done(breakerOutcome(err, ctx), time.Since(start))
 	if err != nil {
 		return nil, t.fail("begin", errclass.MarkBeforeStatement(err), start)
 	}

@@ -237,9 +237,7 @@ func (p *Plugin) runtimeOptions() callbacks.Options {
 		callbacks.OpDelete: ot.Delete, callbacks.OpRow: ot.Row, callbacks.OpRaw: ot.Raw,
 	}
 	if !p.cfg.Breaker.Disabled {
-		o.Gate = func(source string) (func(error, time.Duration), error) {
-			return p.breakers.Get(source).Allow()
-		}
+		o.Breakers = p.breakers.Get
 	}
 	return o
 }
