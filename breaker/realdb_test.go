@@ -95,19 +95,6 @@ func (g *gate) close() {
 	g.wg.Wait()
 }
 
-// deadAddr returns a loopback address nothing listens on: a port that was
-// listened on, then closed.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // openLazy opens tg at addr without connecting: GORM's ping and the MySQL
 // dialector's version query are off, so the first dial is the first
 // statement's.
@@ -146,7 +133,7 @@ func TestRealOutage(t *testing.T) {
 
 func testRealOutage(t *testing.T, kind testdb.Kind) {
 	tg := testdb.Fresh(t, kind)
-	addr := deadAddr(t)
+	addr := testdb.ClosedAddr(t)
 	db := openLazy(t, tg, addr)
 	log, logs := observed(zapcore.InfoLevel)
 	cfg := breaker.Config{ConsecutiveFailures: 3, MinRequests: 100, OpenTimeout: 300 * time.Millisecond}

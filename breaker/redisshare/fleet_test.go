@@ -15,6 +15,7 @@ import (
 
 	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/breaker/redisshare"
+	"github.com/replyrocket/gormsession/internal/testdb"
 	sessiontest "github.com/replyrocket/gormsession/testing"
 )
 
@@ -165,7 +166,7 @@ func TestLateInstanceReadsTheOpenKey(t *testing.T) {
 // so once, and no statement waits for Redis.
 func TestRedisUnreachableFallsBackToLocal(t *testing.T) {
 	opt := &redis.Options{}
-	m := newMember(t, client(t, opt, closedPort(t)), redisshare.Options{Prefix: prefix(t), Instance: "web-1"}, testConfig())
+	m := newMember(t, client(t, opt, testdb.ClosedAddr(t)), redisshare.Options{Prefix: prefix(t), Instance: "web-1"}, testConfig())
 	waitFor(t, "the Fleet to notice", m.fleet.Degraded)
 
 	var slowest time.Duration
@@ -283,7 +284,7 @@ func TestRedisCutMidRun(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: closedPort(t)})
+	rdb := redis.NewClient(&redis.Options{Addr: testdb.ClosedAddr(t)})
 	defer rdb.Close()
 	for _, tt := range []struct {
 		name string
@@ -308,7 +309,7 @@ func TestNewRejects(t *testing.T) {
 // no new one. A nil Fleet shares nothing.
 func TestClose(t *testing.T) {
 	core, logs := zapcoreObserver()
-	rdb := redis.NewClient(&redis.Options{Addr: closedPort(t)})
+	rdb := redis.NewClient(&redis.Options{Addr: testdb.ClosedAddr(t)})
 	defer rdb.Close()
 	f, err := redisshare.New(rdb, redisshare.Options{Logger: zap.New(core)})
 	if err != nil {

@@ -131,7 +131,7 @@ func TestPluginsShareTheBreakerOnPostgres(t *testing.T) {
 // sharing; the Fleet says so once.
 func TestPluginWithRedisDown(t *testing.T) {
 	tg := testdb.Fresh(t, testdb.Postgres)
-	s := startService(t, tg, tg.Addr, "web-1", prefix(t), client(t, &redis.Options{}, closedPort(t)))
+	s := startService(t, tg, tg.Addr, "web-1", prefix(t), client(t, &redis.Options{}, testdb.ClosedAddr(t)))
 	if err := s.db.AutoMigrate(&item{}); err != nil {
 		t.Fatal(err)
 	}

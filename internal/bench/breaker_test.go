@@ -28,7 +28,7 @@ import (
 //   - path=gate: the breaker's own Allow on an open breaker, without GORM.
 func BenchmarkBreakerOpen(b *testing.B) {
 	tg := testdb.Target{Kind: testdb.Postgres, DSN: testdb.BaseDSN(testdb.Postgres)}
-	dsn := tg.WithAddr(closedAddr(b))
+	dsn := tg.WithAddr(testdb.ClosedAddr(b))
 
 	b.Run("path=fastfail", func(b *testing.B) {
 		db := openGorm(b, testdb.Dialector(testdb.Postgres, dsn))

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -252,16 +251,4 @@ func parallel(b *testing.B, g int, fn func(i int) error) {
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(b *testing.B) string {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

@@ -236,23 +236,34 @@ func TestPoolExhausted(t *testing.T) {
 	cfg := sessionplugin.DefaultConfig()
 	cfg.PoolSize, cfg.MaxOverflow, cfg.PoolTimeout = 1, 0, 100*time.Millisecond
 	f := newFixture(t, apptest.URL(t, testdb.SQLite), cfg, 10*time.Second)
-	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	release := f.holdConnection()
+	s, h, body := f.do("GET", "/contacts", "")
+	release()
+	want(t, "list with the pool held", s, 503, body)
+	if h.Get("Retry-After") != "1" || !strings.Contains(body, `"busy"`) {
+		t.Errorf("Retry-After %q, body %s", h.Get("Retry-After"), body)
+	}
+}
+
+// holdConnection holds a connection in a Transaction until the returned
+// release is called, which waits for the Transaction to commit.
+func (f *fixture) holdConnection() (release func()) {
+	f.t.Helper()
+	held, stop, done := make(chan struct{}), make(chan struct{}), make(chan error)
 	go func() {
 		done <- sessionplugin.Transaction(context.Background(), f.st.DB, func(tx *gorm.DB) error {
 			close(held)
-			<-release
+			<-stop
 			return nil
 		})
 	}()
 	<-held
-	s, h, body := f.do("GET", "/contacts", "")
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	want(t, "list with the pool held", s, 503, body)
-	if h.Get("Retry-After") != "1" || !strings.Contains(body, `"busy"`) {
-		t.Errorf("Retry-After %q, body %s", h.Get("Retry-After"), body)
+	return func() {
+		f.t.Helper()
+		close(stop)
+		if err := <-done; err != nil {
+			f.t.Fatal(err)
+		}
 	}
 }
 
@@ -300,15 +311,7 @@ func TestScopeTaggedWithRoute(t *testing.T) {
 	cfg := sessionplugin.DefaultConfig()
 	cfg.PoolSize, cfg.MaxOverflow, cfg.PoolTimeout = 1, 0, 10*time.Second
 	f := newFixture(t, apptest.URL(t, testdb.SQLite), cfg, 10*time.Second)
-	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
-	go func() {
-		done <- sessionplugin.Transaction(context.Background(), f.st.DB, func(tx *gorm.DB) error {
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := f.holdConnection()
 	served := make(chan int)
 	go func() {
 		s, _, _ := f.do("GET", "/contacts", "")
@@ -322,10 +325,7 @@ func TestScopeTaggedWithRoute(t *testing.T) {
 			}
 		}
 	}
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if s := <-served; s != 200 {
 		t.Errorf("GET /contacts: %d", s)
 	}
