@@ -41,6 +41,7 @@ type Store struct {
 
 	sqlDB    *sql.DB
 	resolver *dbresolver.DBResolver
+	replicas *sessionplugin.ReplicaPolicy
 }
 
 // Open connects, installs dbresolver (when there are replicas) and then the
@@ -75,6 +76,9 @@ func Open(o Options) (*Store, error) {
 	if s.sqlDB, err = db.DB(); err != nil {
 		return nil, err
 	}
+	cfg := o.Session
+	cfg.Logger = log.Named("db")
+	s.Plugin = sessionplugin.New(cfg)
 	if len(o.ReplicaURLs) > 0 {
 		if err := s.useReplicas(o.ReplicaURLs); err != nil {
 			s.closeReplicas()
@@ -82,9 +86,6 @@ func Open(o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	cfg := o.Session
-	cfg.Logger = log.Named("db")
-	s.Plugin = sessionplugin.New(cfg)
 	if err := db.Use(s.Plugin); err != nil {
 		s.closeReplicas()
 		s.sqlDB.Close()
@@ -115,7 +116,10 @@ func (s *Store) nameReplicas() error {
 }
 
 // useReplicas registers the replicas with dbresolver: reads go to them,
-// writes and transactions to the primary.
+// writes and transactions to the primary. The plugin's replica policy keeps
+// reads off a replica whose breaker is open and falls back to the primary,
+// which is listed last for that (dbresolver asks a policy only when it has
+// two pools or more).
 func (s *Store) useReplicas(urls []string) error {
 	var dials []gorm.Dialector
 	for i, u := range urls {
@@ -128,9 +132,11 @@ func (s *Store) useReplicas(urls []string) error {
 		}
 		dials = append(dials, rt.Dialector())
 	}
+	dials = append(dials, s.Target.DialectorOn(s.sqlDB))
+	s.replicas = s.Plugin.ReplicaPolicy()
 	s.resolver = dbresolver.Register(dbresolver.Config{
 		Replicas:          dials,
-		Policy:            dbresolver.RandomPolicy{},
+		Policy:            s.replicas,
 		TraceResolverMode: true,
 	})
 	if err := s.DB.Use(s.resolver); err != nil {
@@ -159,6 +165,9 @@ func (s *Store) DropAll(ctx context.Context) error {
 // included. Call it once, after the last statement.
 func (s *Store) Close() error {
 	err := s.Plugin.Close()
+	if s.replicas != nil {
+		err = errors.Join(err, s.replicas.Close())
+	}
 	err = errors.Join(err, s.closeReplicas())
 	return errors.Join(err, s.sqlDB.Close())
 }

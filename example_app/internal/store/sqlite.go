@@ -17,3 +17,6 @@ const sqlitePragmas = "_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragm
 
 // sqliteDialector opens dsn ("file:/path/app.db?...") with the SQLite driver.
 func sqliteDialector(dsn string) gorm.Dialector { return sqlite.Open(dsn) }
+
+// sqliteDialectorOn uses an open pool (dbresolver's fallback to the primary).
+func sqliteDialectorOn(db gorm.ConnPool) gorm.Dialector { return &sqlite.Dialector{Conn: db} }

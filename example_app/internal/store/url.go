@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -77,6 +78,19 @@ func (t Target) Dialector() gorm.Dialector {
 		return mysql.Open(t.DSN)
 	default:
 		return sqliteDialector(t.DSN)
+	}
+}
+
+// DialectorOn returns a dialector of t's engine over the open pool db,
+// for listing the primary among dbresolver's replicas.
+func (t Target) DialectorOn(db *sql.DB) gorm.Dialector {
+	switch t.Kind {
+	case Postgres:
+		return postgres.New(postgres.Config{Conn: db})
+	case MySQL:
+		return mysql.New(mysql.Config{Conn: db, SkipInitializeWithVersion: true})
+	default:
+		return sqliteDialectorOn(db)
 	}
 }
 
