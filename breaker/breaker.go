@@ -75,13 +75,14 @@ func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err erro
 	if b == nil || Mode(b.mode.Load()) == ModeDisabled {
 		return noop, nil
 	}
-	p := new(Permit)
-	if err := b.Admit(p); err != nil {
+	var tmp Permit // on the stack: a refusal allocates only its error
+	if err := b.Admit(&tmp); err != nil {
 		return nil, err
 	}
-	if p.e == nil {
+	if tmp.e == nil {
 		return noop, nil // ModeMetricsOnly let a refused statement through
 	}
+	p := &Permit{e: tmp.e, w: tmp.w, gb: tmp.gb}
 	return p.Done, nil
 }
 
