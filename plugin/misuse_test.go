@@ -369,19 +369,22 @@ func TestUseTwice(t *testing.T) {
 func TestTransactionBadArguments(t *testing.T) {
 	db, p, _ := install(t, testdb.SQLite, nil)
 	ok := func(tx *gorm.DB) error { return tx.Create(&Item{Name: "x"}).Error }
+	bg := context.Background()
 	for _, tt := range []struct {
 		name string
+		ctx  context.Context
 		db   *gorm.DB
 		fn   func(*gorm.DB) error
 		want string
 	}{
-		{"nil db", nil, ok, "sessionplugin: Transaction: nil *gorm.DB"},
-		{"zero db", &gorm.DB{}, ok, "sessionplugin: Transaction: *gorm.DB not opened with gorm.Open"},
-		{"nil fn", db, nil, "sessionplugin: Transaction: nil fn"},
-		{"nil fn and db", nil, nil, "sessionplugin: Transaction: nil *gorm.DB"},
+		{"nil db", bg, nil, ok, "sessionplugin: Transaction: nil *gorm.DB"},
+		{"zero db", bg, &gorm.DB{}, ok, "sessionplugin: Transaction: *gorm.DB not opened with gorm.Open"},
+		{"nil fn", bg, db, nil, "sessionplugin: Transaction: nil fn"},
+		{"nil fn and db", bg, nil, nil, "sessionplugin: Transaction: nil *gorm.DB"},
+		{"nil ctx", nil, db, ok, "sessionplugin: Transaction: nil context.Context (pass context.Background() for none)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := sessionplugin.Transaction(context.Background(), tt.db, tt.fn)
+			err := sessionplugin.Transaction(tt.ctx, tt.db, tt.fn)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("Transaction = %v, want %s", err, tt.want)
 			}
@@ -390,11 +393,9 @@ func TestTransactionBadArguments(t *testing.T) {
 	if st := p.Stats(); st.Opened != 0 {
 		t.Errorf("bad arguments opened %d scopes", st.Opened)
 	}
-	// A nil ctx is context.Background(), as everywhere in gormsession, and
-	// a nil option is skipped.
-	//lint:ignore SA1012 a nil ctx is what is tested
-	if err := sessionplugin.Transaction(nil, db, ok, nil, sessionplugin.WithTxTimeout(time.Second)); err != nil { //nolint:staticcheck
-		t.Errorf("Transaction(nil ctx) = %v, want it to commit", err)
+	// A nil option is skipped.
+	if err := sessionplugin.Transaction(bg, db, ok, nil, sessionplugin.WithTxTimeout(time.Second)); err != nil {
+		t.Errorf("Transaction with a nil option = %v, want it to commit", err)
 	}
 	var n int64
 	db.Model(&Item{}).Count(&n)

@@ -73,9 +73,10 @@ var savepointSeq atomic.Uint64
 // panic. With the plugin installed the transaction is a tracked scope, an
 // open breaker fails it before BEGIN with ErrCircuitOpen, and the
 // connection wait is bounded by PoolTimeout; without the plugin it still
-// works, with DefaultConfig's TransactionTimeout. A nil ctx means
-// context.Background(), as everywhere in gormsession; a nil db or fn, or a
-// *gorm.DB not made by gorm.Open, is an error naming it (nothing is begun).
+// works, with DefaultConfig's TransactionTimeout. A nil ctx, db or fn, or
+// a *gorm.DB not made by gorm.Open, is an error naming it (nothing is
+// begun): a transaction's context decides when it is cut, so none is
+// guessed.
 //
 // tx is valid only until fn returns: a statement on it afterwards, or a
 // Commit or Rollback of it, fails with category closed.
@@ -90,7 +91,7 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 		return errors.New("sessionplugin: Transaction: nil fn")
 	}
 	if ctx == nil {
-		ctx = context.Background()
+		return errors.New("sessionplugin: Transaction: nil context.Context (pass context.Background() for none)")
 	}
 	var o txOptions
 	for _, opt := range opts {
