@@ -25,7 +25,7 @@ type Registry struct {
 type shard struct {
 	mu sync.Mutex
 	m  map[uint64]*Scope
-	_  [64 - 16]byte // mu (8) + m (8) padded to a 64-byte cache line
+	_  [64 - 16]byte // 64 bytes a shard: no two shards' locks share a cache line
 }
 
 // Open assigns s an ID and records it as open. A nil s is ignored.

@@ -5,8 +5,8 @@ import (
 	"unsafe"
 )
 
-// Each shard fills one 64-byte cache line, so two cores locking
-// neighbouring shards do not share a line.
+// A shard is 64 bytes, so the locks of two shards are 64 bytes apart and
+// never share a cache line, wherever the array starts.
 func TestShardIsOneCacheLine(t *testing.T) {
 	if n := unsafe.Sizeof(shard{}); n != 64 {
 		t.Fatalf("shard is %d bytes, want 64", n)
