@@ -236,9 +236,11 @@ func runSecretWorkload(t *testing.T, kind testdb.Kind, logParams bool) *secretRu
 	keep(db.Where("name = ?", param()).Delete(&Item{}).Error)
 	var s string
 	keep(db.Raw("SELECT name FROM items WHERE name = ?", dup).Row().Scan(&s))
-	if rows, err := db.Raw("SELECT name FROM items WHERE name <> ?", param()).Rows(); keep(err) == nil {
-		rows.Close()
+	rows, err := db.Raw("SELECT name FROM items WHERE name <> ?", param()).Rows()
+	if keep(err) != nil {
+		t.Fatal(err)
 	}
+	rows.Close()
 
 	// Failures: unique violation, not found, invalid data, timeout.
 	if err := keep(db.Create(&Item{Name: dup}).Error); sessionplugin.Classify(err) != sessionplugin.CategoryUniqueViolation {
