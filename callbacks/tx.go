@@ -129,8 +129,13 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		// The deadline or the caller's cancel rolls the transaction back
 		// (database/sql does that); give the connection back to the pool too.
 		// The closure must not hold t, or t could never be collected.
-		c := t.conn
-		t.stop = context.AfterFunc(t.ctx, func() { c.Close() })
+		c, s, parent, timeout, own := t.conn, t.scope, t.parent, t.timeout, t.cancel != nil
+		t.stop = context.AfterFunc(t.ctx, func() {
+			if own && parent.Err() == nil {
+				r.expiredIdle(s, parent, timeout)
+			}
+			c.Close()
+		})
 	}
 	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel})
 	return t, nil
@@ -325,8 +330,30 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 		t.cancel()
 	}
 	t.rt.reg.Close(t.scope)
-	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, nil)
+	var already error // the deadline's line was written when it passed
+	if te := (*TimeoutError)(nil); t.scope.Expired() && errors.As(err, &te) && te.Budget == BudgetTransaction {
+		already = err
+	}
+	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, already)
 	_ = start
+}
+
+// expiredIdle logs a transaction whose own deadline passed while no
+// statement ran: database/sql rolled it back, and nothing else would say
+// so until the caller next used it (its Commit then fails with the
+// *TimeoutError, not logged a second time). A deadline that passes during
+// a statement is that statement's failure, logged by it.
+func (r *Runtime) expiredIdle(s *scope.Scope, ctx context.Context, timeout time.Duration) {
+	idle, since, last := s.Idle()
+	if !idle || s.Ended() || !s.MarkExpired() {
+		return
+	}
+	err := &TimeoutError{Budget: BudgetTransaction, Timeout: timeout, Op: "transaction", Source: s.Source, Err: context.DeadlineExceeded}
+	cat := errclass.Classify(err)
+	if ce := r.log.Check(cat.Level(), "database transaction rolled back by its deadline while idle"); ce != nil {
+		ce.Write(r.fields(ctx, s, err, time.Since(s.Start), nil, zap.String("category", string(cat)),
+			zap.String("last_statement", last), zap.Duration("idle", time.Since(since)))...)
+	}
 }
 
 // CommitOutcomeUnknown reports whether a COMMIT that was sent failed in a

@@ -152,3 +152,35 @@ func TestReadersKeepWorkingWithDeadlines(t *testing.T) {
 		waitFor(t, func() bool { return p.Stats().Active == 0 }, "all scopes to close")
 	})
 }
+
+// A transaction whose deadline passes while it is idle is reported when it
+// passes, with the line of its last statement, and only then: its Commit
+// fails with the transaction's TimeoutError, not logged a second time.
+func TestTxExpiredWhileIdleIsLoggedOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, logs := install(t, kind, nil)
+		const msg = "database transaction rolled back by its deadline while idle"
+		err := sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error {
+			if err := tx.Create(&Item{Name: "idle"}).Error; err != nil {
+				return err
+			}
+			waitFor(t, func() bool { return logs.FilterMessage(msg).Len() == 1 }, "the expiry line while the transaction is idle")
+			return nil
+		}, sessionplugin.WithTxTimeout(200*time.Millisecond))
+		var te *sessionplugin.TimeoutError
+		if !errors.As(err, &te) || te.Budget != "transaction" {
+			t.Fatalf("Transaction = %v, want the transaction's TimeoutError", err)
+		}
+		line := logs.FilterMessage(msg).All()[0].ContextMap()
+		if line["category"] != "timeout" || line["last_statement"] == "" {
+			t.Errorf("expiry line fields = %v", line)
+		}
+		if n := logs.FilterMessage("database transaction failed").Len(); n != 0 {
+			t.Errorf("the expired transaction was logged again at Commit (%d lines)", n)
+		}
+		var n int64
+		if err := db.Model(&Item{}).Where("name = ?", "idle").Count(&n).Error; err != nil || n != 0 {
+			t.Errorf("row count %d (%v), want 0: rolled back", n, err)
+		}
+	})
+}

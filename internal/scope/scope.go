@@ -52,7 +52,15 @@ type Scope struct {
 	longReported atomic.Bool
 	idleReported atomic.Int64 // the idle period (its start, unix nanos) last reported
 	ended        atomic.Bool
+	expired      atomic.Bool // a transaction's deadline passed while idle, and was logged
 }
+
+// MarkExpired records that s's own deadline passed while it was idle and
+// that this was reported; it returns false if it already was.
+func (s *Scope) MarkExpired() bool { return s.expired.CompareAndSwap(false, true) }
+
+// Expired reports whether MarkExpired was called.
+func (s *Scope) Expired() bool { return s.expired.Load() }
 
 // MarkLongRunning records that the monitor reported s; it returns false if
 // it already had.
