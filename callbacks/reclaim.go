@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/callbacks/errclass"
@@ -59,7 +60,7 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 	if s.Parent != nil {
 		s.Parent.StatementEnded(now)
 	}
-	r.log.Error("abandoned database statement: its GORM after-callback never ran (a callback or model hook panicked and the panic was recovered above GORM); connection returned, scope closed",
+	r.log.Error("abandoned database statement: its GORM after-callback did not run within ReclaimAfter of its context ending (a callback or model hook panicked and the panic was recovered above GORM, or a hook ignores the context); connection returned, scope closed",
 		zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
 		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
 		zap.Bool("held_connection", sc.conn != nil), zap.String("stack", s.Stack()))
@@ -70,6 +71,16 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 		r.release(sc)
 	}()
 	return true
+}
+
+// returnedAfterReclaim logs the after-step of a statement Reclaim already
+// took back: it was late, not abandoned (a hook that ignored the context,
+// a driver that does not interrupt). Its error, if any, was not counted.
+func (r *Runtime) returnedAfterReclaim(sc *stmtCtx, err error) {
+	s := &sc.scope
+	if ce := r.log.Check(zapcore.WarnLevel, "database statement returned after it was taken back as abandoned"); ce != nil {
+		ce.Write(r.fields(sc.parent, s, err, time.Since(s.Start), nil, zap.String("category", string(errclass.Classify(err))))...)
+	}
 }
 
 func (r *Runtime) reclaimAfter() time.Duration {

@@ -188,7 +188,10 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			stmt.ConnPool = sc.origPool
 		}
 		if !sc.scope.End() {
-			return // Reclaim gave up on this step long ago and released all
+			// Reclaim took the statement back (its connection is closed):
+			// say that it did come back, and how.
+			r.returnedAfterReclaim(sc, db.Error)
+			return
 		}
 		end := time.Now()
 		elapsed := end.Sub(sc.scope.Start)

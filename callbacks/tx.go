@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"runtime"
 	"time"
 
@@ -230,6 +231,7 @@ func (t *Tx) Commit() error {
 	// sending it; once sent, a deadline or a lost connection leaves the
 	// outcome unknown: the server may have committed.
 	refused := t.ctx != nil && t.ctx.Err() != nil
+	t.finishing()
 	var err error
 	abandoned := false
 	if t.bounded() {
@@ -240,6 +242,10 @@ func (t *Tx) Commit() error {
 	if err != nil {
 		if te := t.timedOut(err, "commit"); te != nil && refused {
 			err = te
+		} else if refused && !t.implicit && t.parent.Err() != nil && errors.Is(err, sql.ErrTxDone) {
+			// The caller's cancel rolled it back before COMMIT: say so,
+			// not "already committed or rolled back" (closed).
+			err = fmt.Errorf("sessionplugin: COMMIT not sent, the caller's context ended first: %w", t.parent.Err())
 		} else if !refused && CommitOutcomeUnknown(err) {
 			err = &CommitUnknownError{Source: t.src.Name, Err: err}
 		}
@@ -254,6 +260,7 @@ func (t *Tx) Commit() error {
 // Rollback, or one after Commit, returns sql.ErrTxDone (category closed).
 func (t *Tx) Rollback() error {
 	start := time.Now()
+	t.finishing()
 	var err error
 	abandoned := false
 	if t.bounded() {
@@ -270,6 +277,14 @@ func (t *Tx) Rollback() error {
 	}
 	t.end("rollback", err, start, abandoned)
 	return err
+}
+
+// finishing marks the transaction busy for good: its COMMIT or ROLLBACK
+// is on its way, so a deadline passing now is not "while idle".
+func (t *Tx) finishing() {
+	if !t.implicit && t.scope != nil {
+		t.scope.Finishing()
+	}
 }
 
 // bounded reports whether COMMIT and ROLLBACK need await to honour the
@@ -323,8 +338,14 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	if t.stop != nil {
 		t.stop()
 	}
-	if t.conn != nil && !abandoned {
-		t.conn.Close()
+	if t.conn != nil {
+		if abandoned {
+			// Returns it when the driver does; the context's AfterFunc may
+			// have lost the race with stop() above, so it cannot be relied on.
+			go t.conn.Close()
+		} else {
+			t.conn.Close()
+		}
 	}
 	if t.cancel != nil {
 		t.cancel()

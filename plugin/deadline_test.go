@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	"gorm.io/gorm"
 
 	"github.com/replyrocket/gormsession/internal/testdb"
@@ -181,6 +182,54 @@ func TestTxExpiredWhileIdleIsLoggedOnce(t *testing.T) {
 		var n int64
 		if err := db.Model(&Item{}).Where("name = ?", "idle").Count(&n).Error; err != nil || n != 0 {
 			t.Errorf("row count %d (%v), want 0: rolled back", n, err)
+		}
+	})
+}
+
+// A deadline that passes while COMMIT runs is that COMMIT's failure
+// (commit_unknown), never "rolled back while idle".
+func TestDeadlineDuringCommitIsNotIdle(t *testing.T) {
+	db, _, logs := install(t, testdb.Postgres, nil)
+	for _, q := range []string{
+		"CREATE TABLE slow_commits (id int)",
+		"CREATE FUNCTION slow_commit_fn() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.6); RETURN NULL; END $$ LANGUAGE plpgsql",
+		"CREATE CONSTRAINT TRIGGER slow_commit_t AFTER INSERT ON slow_commits DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit_fn()",
+	} {
+		if err := db.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		err := sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error {
+			return tx.Exec("INSERT INTO slow_commits VALUES (?)", i).Error
+		}, sessionplugin.WithTxTimeout(300*time.Millisecond))
+		if c := sessionplugin.Classify(err); c != sessionplugin.CategoryCommitUnknown {
+			t.Errorf("run %d: %v (%s), want commit_unknown", i, err, c)
+		}
+	}
+	if n := logs.FilterMessage("database transaction rolled back by its deadline while idle").Len(); n != 0 {
+		t.Errorf("%d transactions reported rolled back while idle; their COMMIT was running", n)
+	}
+}
+
+// A caller that cancels inside fn and returns nil gets canceled, not
+// closed, and no error-level line: database/sql rolled back at the cancel.
+func TestCommitAfterCallerCancel(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, logs := install(t, kind, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		err := sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
+			if err := tx.Create(&Item{Name: "cancelled"}).Error; err != nil {
+				return err
+			}
+			cancel()
+			return nil
+		})
+		if c := sessionplugin.Classify(err); c != sessionplugin.CategoryCanceled || !errors.Is(err, context.Canceled) {
+			t.Errorf("Transaction = %v (%s), want canceled", err, c)
+		}
+		if n := logs.FilterLevelExact(zapcore.ErrorLevel).Len(); n != 0 {
+			t.Errorf("%d error lines for the caller's own cancel: %v", n, logs.FilterLevelExact(zapcore.ErrorLevel).All())
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return errors.New("sessionplugin: plugin is closed; create a new one with New")
 	}
 	if p.db != nil {
-		if db.Config.Plugins[PluginName] == p {
+		if sameMap(db.Config.Plugins, p.db.Config.Plugins) {
 			// A *gorm.DB sharing p's config: dbresolver, installed after
 			// the plugin, opens each source with a copy of the config,
 			// which initializes its plugins again. Statements run through
@@ -303,4 +304,11 @@ func (p *Plugin) Close() error {
 		m.close()
 	}
 	return nil
+}
+
+// sameMap reports whether a and b are the same map (not equal ones): a
+// copy of a gorm.Config shares its Plugins map, which is how dbresolver's
+// internal *gorm.DBs are told from a second database.
+func sameMap(a, b map[string]gorm.Plugin) bool {
+	return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

@@ -197,3 +197,37 @@ func TestUnreachableCancelDoesNotHoldCaller(t *testing.T) {
 	proxy.SetBlackhole(false)
 	waitFor(t, func() bool { return p.Stats().Active == 0 }, "the background cancel to release the statement")
 }
+
+// SlowHook's AfterFind ignores the context and sleeps.
+type SlowHook struct {
+	ID   uint
+	Name string
+}
+
+func (*SlowHook) AfterFind(*gorm.DB) error { time.Sleep(1500 * time.Millisecond); return nil }
+
+// A statement that is only late (a hook ignoring the context) is taken back
+// like an abandoned one; when its after-step does come, it says so.
+func TestLateAfterStepIsReported(t *testing.T) {
+	defer sessionplugin.SetReclaimAfter(sessionplugin.SetReclaimAfter(100 * time.Millisecond))
+	db, p, logs := install(t, testdb.SQLite, func(c *sessionplugin.Config) {
+		c.LongRunningThreshold = 200 * time.Millisecond // a 50ms monitor tick
+	})
+	if err := db.AutoMigrate(&SlowHook{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Create(&SlowHook{Name: "slow"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	var hs []SlowHook
+	if err := sessionplugin.WithTimeout(db, 100*time.Millisecond).Find(&hs).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().Reclaimed; n != 1 {
+		t.Fatalf("Reclaimed = %d, want 1 (the hook outlived the deadline by more than ReclaimAfter)", n)
+	}
+	if n := logs.FilterMessageSnippet("returned after it was taken back").Len(); n != 1 {
+		t.Errorf("%d returned-after-reclaim lines, want 1", n)
+	}
+	waitFor(t, func() bool { return p.Stats().Active == 0 }, "no scope left open")
+}

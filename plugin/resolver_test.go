@@ -2,6 +2,7 @@ package sessionplugin_test
 
 import (
 	"database/sql"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -124,4 +125,20 @@ func TestDBResolverAfterPlugin(t *testing.T) {
 			t.Errorf("no replica source in Stats().Pools: %+v", p.Stats().Pools)
 		}
 	})
+}
+
+// Only dbresolver's copies of the config are let through: a second
+// database opened with the plugin in its own Plugins map is refused.
+func TestSecondDatabaseWithSamePluginRefused(t *testing.T) {
+	_, p, _ := install(t, testdb.SQLite, nil)
+	other := testdb.Fresh(t, testdb.SQLite)
+	db2, err := gorm.Open(other.Dialector(), &gorm.Config{Plugins: map[string]gorm.Plugin{sessionplugin.PluginName: p}})
+	if db2 != nil {
+		if s, e := db2.DB(); e == nil {
+			defer s.Close()
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "already initialized") {
+		t.Fatalf("gorm.Open with the installed plugin in a new Plugins map: %v, want already initialized", err)
+	}
 }

@@ -95,6 +95,10 @@ func (s *Scope) StatementStarted(stmt *Scope) {
 	s.lastCaller.Store(ref)
 }
 
+// Finishing records that the transaction s is committing or rolling back:
+// it is never idle again.
+func (s *Scope) Finishing() { s.running.Add(1) }
+
 // StatementEnded records that a statement inside the transaction s ended.
 func (s *Scope) StatementEnded(now time.Time) {
 	s.lastStmtEnd.Store(now.UnixNano())
