@@ -149,7 +149,7 @@ func trip(t *testing.T, b *breaker.Breaker) {
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for time.Since(start) < 5*time.Second {
+	for time.Since(start) < 15*time.Second {
 		if cond() {
 			return time.Since(start)
 		}
