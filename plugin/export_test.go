@@ -9,3 +9,10 @@ func SetReclaimAfter(d time.Duration) time.Duration {
 	reclaimAfter = d
 	return old
 }
+
+// PolicyClosed reports whether r was closed.
+func PolicyClosed(r *ReplicaPolicy) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}

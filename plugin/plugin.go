@@ -46,9 +46,10 @@ type Plugin struct {
 	errs     errorCounts
 	mon      *monitor
 
-	mu     sync.Mutex
-	db     *gorm.DB
-	closed atomic.Bool
+	mu       sync.Mutex
+	db       *gorm.DB
+	policies []*ReplicaPolicy // closed by Close
+	closed   atomic.Bool
 	// ready is stored last in Initialize: a reader that sees it true sees
 	// breakers, rt and mon set (the atomic orders them), so Stats, Breaker
 	// and the collector are safe to call before and during Initialize.
@@ -282,8 +283,8 @@ func (p *Plugin) NameSource(db *sql.DB, name string) error {
 }
 
 // Close stops the plugin's background work (the monitor: long-running and
-// idle-in-transaction reports, and taking back abandoned statements) and
-// waits for it to exit. It is idempotent,
+// idle-in-transaction reports, and taking back abandoned statements; the
+// health checks of the ReplicaPolicies it made) and waits for it to exit. It is idempotent,
 // safe to call concurrently and before Initialize, and returns nil.
 //
 // It does not uninstall the plugin: GORM has no way to remove a plugin, so
@@ -298,10 +299,13 @@ func (p *Plugin) Close() error {
 		return nil
 	}
 	p.mu.Lock()
-	m := p.mon
+	m, policies := p.mon, p.policies
 	p.mu.Unlock()
 	if m != nil {
 		m.close()
+	}
+	for _, r := range policies {
+		_ = r.Close()
 	}
 	return nil
 }

@@ -64,8 +64,8 @@ var _ dbresolver.Policy = (*ReplicaPolicy)(nil)
 // replica-2, ... (the lowest numbers no source has), in list order, before
 // its first statement: names given with NameSource beforehand are kept.
 //
-// Close it (ReplicaPolicy.Close) when closing the database: it stops the
-// health checks. A nil *Plugin gives a policy that only picks with
+// Close it (ReplicaPolicy.Close) when closing the database, or close the
+// plugin, which closes every policy it made: that stops the health checks. A nil *Plugin gives a policy that only picks with
 // ReplicaChoose's policy.
 func (p *Plugin) ReplicaPolicy(opts ...ReplicaOption) *ReplicaPolicy {
 	r := &ReplicaPolicy{p: p}
@@ -76,6 +76,11 @@ func (p *Plugin) ReplicaPolicy(opts ...ReplicaOption) *ReplicaPolicy {
 	}
 	if r.cfg.Choose == nil {
 		r.cfg.Choose = dbresolver.RandomPolicy{}
+	}
+	if p != nil {
+		p.mu.Lock()
+		p.policies = append(p.policies, r)
+		p.mu.Unlock()
 	}
 	return r
 }

@@ -912,3 +912,22 @@ func TestSingleReplicaWithPrimaryListed(t *testing.T) {
 		})
 	}
 }
+
+// Plugin.Close closes the replica policies it made: their health checks
+// stop with the plugin's other background work.
+func TestPluginCloseClosesReplicaPolicies(t *testing.T) {
+	p := sessionplugin.New(sessionplugin.DefaultConfig())
+	r1, r2 := p.ReplicaPolicy(), p.ReplicaPolicy()
+	if sessionplugin.PolicyClosed(r1) {
+		t.Fatal("a new policy is closed")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !sessionplugin.PolicyClosed(r1) || !sessionplugin.PolicyClosed(r2) {
+		t.Error("Plugin.Close left a replica policy open")
+	}
+	if err := r1.Close(); err != nil { // idempotent after the plugin closed it
+		t.Fatal(err)
+	}
+}
