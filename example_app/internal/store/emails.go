@@ -9,7 +9,7 @@ import (
 // GetEmail returns the email with id, or an error of category not_found.
 func GetEmail(db *gorm.DB, id uint64) (Email, error) {
 	var e Email
-	err := db.First(&e, id).Error
+	err := read(db, func(db *gorm.DB) error { return db.First(&e, id).Error })
 	return e, err
 }
 
