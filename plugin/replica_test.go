@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -408,8 +409,8 @@ var faults = []fault{
 // and once back each replica serves reads again, its breaker closed by the
 // policy's health check rather than by a user read.
 func TestReplicaOutageFailsNoStatement(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs for seconds")
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("runs for seconds (-short); CI=true always runs it")
 	}
 	for _, kind := range servers {
 		for _, f := range faults {
