@@ -14,6 +14,7 @@ import (
 	"gorm.io/plugin/dbresolver"
 
 	"github.com/replyrocket/gormsession/breaker"
+	"github.com/replyrocket/gormsession/internal/testdb"
 )
 
 // fakePool stands for a replica's *sql.DB: a named gorm.ConnPool whose
@@ -193,13 +194,7 @@ func TestPolicyRouting(t *testing.T) {
 // waitFor polls cond for up to 5s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testdb.WaitFor(t, 5*time.Second, what, cond)
 }
 
 // What the health check does to a replica's breaker, and when the replica

@@ -480,13 +480,7 @@ func healOnce(t *testing.T, heal func()) func() {
 
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testdb.WaitFor(t, limit, what, cond)
 }
 
 // Writes never reach a replica: every kind of write, and the reads that

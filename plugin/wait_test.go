@@ -3,17 +3,13 @@ package sessionplugin_test
 import (
 	"testing"
 	"time"
+
+	"github.com/replyrocket/gormsession/internal/testdb"
 )
 
 // waitFor polls cond for up to 5s: for effects that land asynchronously
 // (a rows-close goroutine, a server-side cancel), not for timing.
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testdb.WaitFor(t, 5*time.Second, what, cond)
 }

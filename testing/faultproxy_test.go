@@ -77,13 +77,7 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testdb.WaitFor(t, 5*time.Second, what, cond)
 }
 
 func isDeadline(err error) bool {

@@ -19,6 +19,7 @@ import (
 	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/breaker/redisshare"
 	"github.com/replyrocket/gormsession/callbacks/errclass"
+	"github.com/replyrocket/gormsession/internal/testdb"
 )
 
 // Every Fleet's subscription and worker must be gone once the tests close
@@ -148,15 +149,7 @@ func trip(t *testing.T, b *breaker.Breaker) {
 // waitFor polls cond every 5ms for up to 5s.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for time.Since(start) < 15*time.Second {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-	return 0
+	return testdb.WaitFor(t, 15*time.Second, what, cond)
 }
 
 // probe waits until b admits a statement (the fleet granted it the probe)

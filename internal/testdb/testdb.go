@@ -233,3 +233,19 @@ func ClosedAddr(tb testing.TB) string {
 	ln.Close()
 	return addr
 }
+
+// WaitFor polls cond until it holds, and returns how long that took; past
+// limit it fails tb, naming what it waited for. It polls every 2ms at
+// first, backing off to every 50ms, so a cond that does real work (an
+// HTTP request) is not hammered through a long wait.
+func WaitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for pause := 2 * time.Millisecond; !cond(); pause = min(2*pause, 50*time.Millisecond) {
+		if time.Since(start) > limit {
+			tb.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(pause)
+	}
+	return time.Since(start)
+}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/replyrocket/gormsession/example_app/internal/store"
+	"github.com/replyrocket/gormsession/internal/testdb"
 	sessionplugin "github.com/replyrocket/gormsession/plugin"
 )
 
@@ -133,13 +134,7 @@ func statuses(t *testing.T, st *store.Store) map[string]int64 {
 // waitFor polls cond until it holds, failing the test after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testdb.WaitFor(t, d, what, cond)
 }
 
 // run starts w and returns a stop function that cancels it and waits.
