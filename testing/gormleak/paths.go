@@ -21,57 +21,32 @@ type pathCheck struct {
 // reached with the resource still held, and whether the path came back to
 // again (the creating call, in a loop) with the resource still held.
 func (p *pathCheck) run(b *ssa.BasicBlock, from int, again ssa.Instruction) (leaks []*ssa.Return, reloop bool) {
-	visited := map[*ssa.BasicBlock]bool{}
-	type item struct {
-		b    *ssa.BasicBlock
-		from int
-	}
-	stack := []item{{b, from}}
-	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if it.from == 0 {
-			if visited[it.b] {
-				continue
-			}
-			visited[it.b] = true
+	walkPaths(b, from, func(instr ssa.Instruction) bool {
+		switch {
+		case p.events[instr] != 0:
+			return true
+		case instr == again:
+			reloop = true
+			return true
 		}
-		blocked := false
-		for _, instr := range it.b.Instrs[it.from:] {
-			if p.events[instr] != 0 {
-				blocked = true
-				break
-			}
-			if instr == again {
-				reloop, blocked = true, true
-				break
-			}
-			switch i := instr.(type) {
-			case *ssa.Return:
-				leaks = append(leaks, i)
-				blocked = true
-			case *ssa.Panic:
-				blocked = true
-			default:
-				blocked = exits(instr)
-			}
-			if blocked {
-				break
-			}
+		if r, ok := instr.(*ssa.Return); ok {
+			leaks = append(leaks, r)
+			return true
 		}
-		if blocked {
-			continue
-		}
+		return endsPath(instr)
+	}, func(blk *ssa.BasicBlock) []*ssa.BasicBlock {
 		skip := -1
-		if ifi, ok := it.b.Instrs[len(it.b.Instrs)-1].(*ssa.If); ok && p.prune != nil {
+		if ifi, ok := blk.Instrs[len(blk.Instrs)-1].(*ssa.If); ok && p.prune != nil {
 			skip = p.prune(ifi)
 		}
-		for i, s := range it.b.Succs {
+		var out []*ssa.BasicBlock
+		for i, s := range blk.Succs {
 			if i != skip {
-				stack = append(stack, item{s, 0})
+				out = append(out, s)
 			}
 		}
-	}
+		return out
+	})
 	return leaks, reloop
 }
 

@@ -97,55 +97,30 @@ func variadicArg(addr ssa.Value) bool {
 // with the statement's failure neither returned, kept, nor looked into.
 func (sc *swallowCheck) run(b *ssa.BasicBlock, from int) []*ssa.Return {
 	var bad []*ssa.Return
-	visited := map[*ssa.BasicBlock]bool{}
-	type item struct {
-		b    *ssa.BasicBlock
-		from int
-	}
-	stack := []item{{b, from}}
-	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if it.from == 0 {
-			if visited[it.b] {
-				continue
-			}
-			visited[it.b] = true
+	walkPaths(b, from, func(instr ssa.Instruction) bool {
+		if instr == sc.stmt || sc.kept[instr] {
+			return true
 		}
-		stop := false
-		for _, instr := range it.b.Instrs[it.from:] {
-			if instr == sc.stmt || sc.kept[instr] {
-				stop = true
-				break
+		if r, ok := instr.(*ssa.Return); ok {
+			if n := len(r.Results); n > 0 && isNil(r.Results[n-1]) {
+				bad = append(bad, r)
 			}
-			switch i := instr.(type) {
-			case *ssa.Return:
-				if n := len(i.Results); n > 0 && isNil(i.Results[n-1]) {
-					bad = append(bad, i)
-				}
-				stop = true
-			case *ssa.Panic:
-				stop = true
-			default:
-				stop = exits(instr)
-			}
-			if stop {
-				break
-			}
+			return true
 		}
-		if stop {
-			continue
-		}
+		return endsPath(instr)
+	}, func(blk *ssa.BasicBlock) []*ssa.BasicBlock {
 		follow := []int{0, 1}
-		if ifi, ok := it.b.Instrs[len(it.b.Instrs)-1].(*ssa.If); ok {
+		if ifi, ok := blk.Instrs[len(blk.Instrs)-1].(*ssa.If); ok {
 			follow = sc.branches(ifi)
 		}
+		var out []*ssa.BasicBlock
 		for _, i := range follow {
-			if i < len(it.b.Succs) {
-				stack = append(stack, item{it.b.Succs[i], 0})
+			if i < len(blk.Succs) {
+				out = append(out, blk.Succs[i])
 			}
 		}
-	}
+		return out
+	})
 	return bad
 }
 
