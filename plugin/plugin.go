@@ -125,8 +125,8 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	p.rt = callbacks.NewRuntime(p.runtimeOptions())
 	// Registering is the last step that can fail: do it before any pool
 	// is touched, and undo it on failure.
-	if err := registerCallbacks(db, p.rt); err != nil {
-		return err
+	if err := p.rt.Register(db); err != nil {
+		return fmt.Errorf("sessionplugin: %w (nothing installed)", err)
 	}
 	src := p.rt.AddSource(sqlDB, "primary", true)
 	if dr, ok := db.Config.Plugins["gorm:db_resolver"].(*dbresolver.DBResolver); ok {
@@ -151,48 +151,6 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	p.db = db
 	p.ready.Store(true)
 	return nil
-}
-
-// callbackChain is the part of GORM's (unexported) callback processor that
-// registerCallbacks uses.
-type callbackChain interface {
-	Get(name string) func(*gorm.DB)
-	Remove(name string) error
-}
-
-// registerCallbacks registers rt's callbacks on db. If that fails part way,
-// it removes every callback it added, so db's chains are as they were: a
-// chain GORM failed to order has no callbacks at all until it compiles
-// again, so a half-registered plugin would silently stop that kind of
-// statement (db.Exec doing nothing) as well as tracking the others.
-func registerCallbacks(db *gorm.DB, rt *callbacks.Runtime) error {
-	cb := db.Callback()
-	chains := map[string]callbackChain{
-		callbacks.OpCreate.String(): cb.Create(), callbacks.OpQuery.String(): cb.Query(),
-		callbacks.OpUpdate.String(): cb.Update(), callbacks.OpDelete.String(): cb.Delete(),
-		callbacks.OpRow.String(): cb.Row(), callbacks.OpRaw.String(): cb.Raw(),
-	}
-	names := func(op string) [2]string {
-		return [2]string{callbacks.Name + ":before_" + op, callbacks.Name + ":after_" + op}
-	}
-	had := map[string]bool{}
-	for op, c := range chains {
-		for _, n := range names(op) {
-			had[n] = c.Get(n) != nil
-		}
-	}
-	err := rt.Register(db)
-	if err == nil {
-		return nil
-	}
-	for op, c := range chains {
-		for _, n := range names(op) {
-			if !had[n] && c.Get(n) != nil {
-				_ = c.Remove(n)
-			}
-		}
-	}
-	return fmt.Errorf("sessionplugin: %w (nothing installed)", err)
 }
 
 // underlying finds the *sql.DB behind gorm's ConnPool.
