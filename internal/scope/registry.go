@@ -117,3 +117,17 @@ type activeEntry struct {
 	id uint64
 	s  *Scope
 }
+
+// Each calls fn for every open scope, in no order, holding the lock of the
+// scope's shard while it runs: fn must be quick and must not call Open or
+// Close. Scopes opened or closed while Each runs may or may not be seen.
+func (r *Registry) Each(fn func(*Scope)) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for _, s := range sh.m {
+			fn(s)
+		}
+		sh.mu.Unlock()
+	}
+}
