@@ -44,7 +44,7 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 	if !ok || !sc.armed.Load() || s.Ended() {
 		return false
 	}
-	if sc.Context.Err() == nil && (s.Parent == nil || !s.Parent.Ended()) {
+	if sc.Context.Err() == nil && sc.phase.Load() != phaseFired && (s.Parent == nil || !s.Parent.Ended()) {
 		return false
 	}
 	first := sc.suspect.Load()
@@ -65,7 +65,11 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
 		zap.Bool("held_connection", sc.conn != nil), zap.String("stack", s.Stack()))
 	go func() {
+		fired := sc.finishWatch()
 		if sc.conn != nil {
+			if fired && sc.discard {
+				discard(sc.conn) // waits for the statement to return
+			}
 			sc.conn.Close() // waits for anything still running on it
 		}
 		r.release(sc)

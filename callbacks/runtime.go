@@ -14,6 +14,7 @@ import (
 
 	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/hist"
+	"github.com/replyrocket/gormsession/internal/interrupt"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -88,6 +89,7 @@ type Runtime struct {
 	counts  map[string]int
 
 	onLeak func(leak) // r.leaked, bound once rather than per transaction
+	sw     sweeper
 }
 
 // Source is one database the runtime sends statements to: the primary, or a
@@ -100,6 +102,8 @@ type Source struct {
 	ctxlessEnd bool
 	brk        *breaker.Breaker // gates its statements and BEGINs; nil: none
 	waiting    atomic.Int64
+	gate       atomic.Pointer[gate]
+	method     atomic.Int32               // can its statements be stopped out of band
 	durations  [numOps + 1]hist.Histogram // per Op, then transactions
 }
 
@@ -134,6 +138,7 @@ func NewRuntime(opts Options) *Runtime {
 		r.reg = &scope.Registry{}
 	}
 	r.onLeak = r.leaked
+	r.sw.init()
 	return r
 }
 
@@ -240,3 +245,28 @@ func (r *Runtime) primaryName() string {
 func (r *Runtime) Wrap(src *Source) *Pool { return &Pool{rt: r, src: src} }
 
 var _ gorm.ConnPool = (*Pool)(nil)
+
+// stoppable reports whether statements on the driver connection dc can be
+// stopped out of band; the answer is the same for every connection of s,
+// so it is asked once.
+func (s *Source) stoppable(dc any) bool {
+	switch s.method.Load() {
+	case methodYes:
+		return true
+	case methodNo:
+		return false
+	}
+	if interrupt.MethodOf(dc) == interrupt.None {
+		s.method.Store(methodNo)
+		return false
+	}
+	s.method.Store(methodYes)
+	return true
+}
+
+// Source.method values.
+const (
+	methodUnknown int32 = iota
+	methodYes
+	methodNo
+)

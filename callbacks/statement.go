@@ -110,7 +110,11 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if tx != nil {
 			tx.scope.StatementStarted(&sc.scope)
 		}
-		r.setDeadline(sc, rt, now)
+		// Rows handed to the caller outlive the after-step, which is when
+		// the sweeper must let go of the connection: their deadline stays
+		// in their context.
+		oob := rt == routeAcquire && op != OpRow && r.outOfBand()
+		r.setDeadline(sc, rt, now, oob)
 		if shared != nil {
 			sc.origPool = stmt.ConnPool
 			stmt.ConnPool = shared
@@ -119,13 +123,23 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			sc.armed.Store(true)
 			return
 		}
-		conn, waited, err := r.acquire(sc, src, now, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
+		var conn *sql.Conn
+		var waited time.Duration
+		var err error
+		if oob {
+			conn, waited, err = r.acquireOutOfBand(sc, src, now, sc.deadline)
+		} else {
+			conn, waited, err = r.acquire(sc, src, now, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
+		}
 		sc.waited = waited
 		if err != nil {
 			sc.rejected = true
 			sc.armed.Store(true)
 			db.AddError(err)
 			return
+		}
+		if !sc.deadline.IsZero() {
+			r.arm(sc, conn)
 		}
 		sc.conn = conn
 		sc.cp = connPool{conn: conn, src: src}
@@ -138,7 +152,10 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 // setDeadline derives the statement's deadline: the per-call override, else
 // the operation's entry, else QueryTimeout; inside a tracked transaction no
 // later than the transaction's. A sooner deadline of the caller's wins.
-func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time) {
+//
+// With oob the deadline is only recorded, for the sweeper to enforce once
+// the statement has its connection (see arm).
+func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 	d, ok := statementOverride(sc.parent)
 	if !ok {
 		d = r.opts.OpTimeouts[sc.op]
@@ -168,7 +185,29 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time) {
 	if pdl, ok := sc.parent.Deadline(); ok && !pdl.After(deadline) {
 		return
 	}
+	if oob {
+		sc.deadline = deadline
+		return
+	}
 	sc.Context, sc.cancel = context.WithDeadline(sc.parent, deadline)
+}
+
+// arm hands sc's deadline to the sweeper, which stops the statement on
+// conn through its driver when it passes; for a driver that cannot be
+// stopped that way, the deadline goes into the statement's context after
+// all. The statement has not been sent yet.
+func (r *Runtime) arm(sc *stmtCtx, conn *sql.Conn) {
+	_ = conn.Raw(func(dc any) error {
+		sc.drv = dc
+		return nil
+	})
+	if sc.src.stoppable(sc.drv) {
+		r.watch(sc, phaseRunning, r.sw.at(sc.deadline))
+		return
+	}
+	sc.drv = nil
+	sc.Context, sc.cancel = context.WithDeadline(sc.parent, sc.deadline)
+	sc.deadline = time.Time{}
 }
 
 // After closes the statement's scope: restores the context and pool,
@@ -187,6 +226,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.origPool != nil {
 			stmt.ConnPool = sc.origPool
 		}
+		fired := sc.finishWatch()
 		if !sc.scope.End() {
 			// Reclaim took the statement back (its connection is closed):
 			// say that it did come back, and how.
@@ -197,10 +237,10 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		elapsed := end.Sub(sc.scope.Start)
 		err := db.Error
 		cancelling := false // the server-side cancel still runs, and will release
-		if err != nil && !sc.rejected && sc.ownDeadlineFired() {
+		if err != nil && !sc.rejected && (fired || sc.ownDeadlineFired()) {
 			var te *TimeoutError
 			if !errors.As(err, &te) {
-				if sc.conn != nil {
+				if sc.conn != nil && !fired {
 					cancelling = !r.cancelOnServer(sc)
 				}
 				err = &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
@@ -242,6 +282,9 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			return
 		}
 		if sc.conn != nil {
+			if fired && sc.discard {
+				discard(sc.conn)
+			}
 			sc.conn.Close()
 		}
 		r.release(sc)

@@ -3,6 +3,7 @@ package callbacks
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +27,10 @@ type stmtCtx struct {
 	src             *Source
 	tx              *Tx // the tracked transaction the statement runs in
 
-	cancel  context.CancelFunc // set when the deadline is ours
-	budget  Budget
-	timeout time.Duration
+	cancel   context.CancelFunc // set when the deadline is ours, in Context
+	deadline time.Time          // set when the deadline is ours, out of band
+	budget   Budget
+	timeout  time.Duration
 
 	origPool gorm.ConnPool // restored by the after-step
 	conn     *sql.Conn     // acquired for this statement
@@ -44,6 +46,25 @@ type stmtCtx struct {
 	// saw the statement's context ended with its after-step not yet run.
 	armed   atomic.Bool
 	suspect atomic.Int64
+
+	// Out-of-band deadline (sweep.go). mu orders the sweeper's stopping of
+	// the statement with the after-step's taking it back.
+	mu      sync.Mutex
+	phase   atomic.Int32
+	due     atomic.Int64
+	kicked  atomic.Bool // the sweeper woke the connection wait
+	drv     any         // the driver connection, as Raw gives it
+	discard bool        // stopped in a way that broke the connection
+	wait    waitCtx
+}
+
+// Deadline returns the statement's deadline when the sweeper enforces it,
+// else the context's.
+func (c *stmtCtx) Deadline() (time.Time, bool) {
+	if !c.deadline.IsZero() {
+		return c.deadline, true
+	}
+	return c.Context.Deadline()
 }
 
 // Value finds the scope; every other key goes to the parent chain.
@@ -69,5 +90,8 @@ func stmtFrom(ctx context.Context) *stmtCtx {
 // ownDeadlineFired reports whether the deadline gormsession set expired,
 // rather than the caller's own context ending.
 func (c *stmtCtx) ownDeadlineFired() bool {
+	if c.phase.Load() == phaseFired {
+		return true
+	}
 	return c.cancel != nil && c.Context.Err() == context.DeadlineExceeded && c.parent.Err() == nil
 }

@@ -257,10 +257,13 @@ func (p *Plugin) Close() error {
 		return nil
 	}
 	p.mu.Lock()
-	m, policies := p.mon, p.policies
+	m, policies, rt := p.mon, p.policies, p.rt
 	p.mu.Unlock()
 	if m != nil {
 		m.close()
+	}
+	if rt != nil {
+		rt.Close()
 	}
 	for _, r := range policies {
 		_ = r.Close()

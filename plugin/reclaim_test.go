@@ -176,8 +176,9 @@ func TestRowsCutByDeadlineAreLogged(t *testing.T) {
 }
 
 // A server-side cancel that cannot reach the server does not hold the
-// caller: the statement returns its timeout and the cancel finishes in the
-// background, which then returns the connection.
+// caller: the statement returns its timeout, its connection is discarded
+// (pgx's socket was cut), and the cancel request goes on in the
+// background until it gives up.
 func TestUnreachableCancelDoesNotHoldCaller(t *testing.T) {
 	db, p, proxy := behindProxy(t, testdb.Postgres, func(c *sessionplugin.Config) { c.Breaker.Disabled = true })
 	if err := db.Exec("SELECT 1").Error; err != nil {
@@ -191,11 +192,8 @@ func TestUnreachableCancelDoesNotHoldCaller(t *testing.T) {
 	if !errors.Is(err, sessionplugin.ErrQueryTimeout) {
 		t.Fatalf("err = %v, want a statement timeout", err)
 	}
-	if n := p.Stats().Active; n != 1 {
-		t.Errorf("Active = %d right after the timeout, want 1 (the cancel still holds the connection)", n)
-	}
+	waitFor(t, func() bool { return p.Stats().Active == 0 }, "the statement's scope to close")
 	proxy.SetBlackhole(false)
-	waitFor(t, func() bool { return p.Stats().Active == 0 }, "the background cancel to release the statement")
 }
 
 // SlowHook's AfterFind ignores the context and sleeps.

@@ -1,0 +1,244 @@
+package callbacks
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/replyrocket/gormsession/internal/interrupt"
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// Statement deadlines out of band.
+//
+// A context.WithDeadline per statement costs a timer, the parent's child
+// map and, under a context with no Done channel, the watcher goroutines
+// database/sql and the drivers start for any cancellable context: most of
+// what the plugin used to add to a point select. So where the driver lets
+// us stop a statement from outside (interrupt.MethodOf), the statement runs
+// under its caller's context, and one sweeper goroutine per Runtime stops
+// it through the driver when its deadline passes. The sweeper sleeps until
+// the soonest deadline it knows of; a statement whose deadline is sooner
+// than that wakes it. Under steady traffic with one statement timeout it
+// wakes about once per timeout, not once per statement.
+
+// Watch phases of a statement (stmtCtx.phase).
+const (
+	phaseNone      int32 = iota // not watched: no deadline, or one in the context
+	phaseAcquiring              // waiting for a connection; due is the wait's deadline
+	phaseRunning                // on its connection; due is the statement's deadline
+	phaseFired                  // the deadline passed and the statement was stopped
+	phaseDone                   // the after-step took it back: never stop it again
+)
+
+// refire is how often a stopped statement that still runs is stopped
+// again: SQLite drops an interrupt that arrives between two statements'
+// virtual machines, and pgx clears a connection's deadline after each of
+// its own waits.
+const refire = 20 * time.Millisecond
+
+// sweeper stops statements whose out-of-band deadline passed.
+type sweeper struct {
+	base  time.Time    // dues are nanoseconds since base (monotonic)
+	next  atomic.Int64 // when the sweeper wakes next; math.MaxInt64: never
+	state atomic.Int32 // 0 stopped, 1 running
+	kick  chan struct{}
+
+	closed atomic.Bool // Runtime.Close: new statements keep deadlines in context
+	wg     sync.WaitGroup
+	bg     sync.WaitGroup // PostgreSQL cancel requests in flight
+	fire   []*stmtCtx     // scratch, used by the sweeper goroutine only
+}
+
+func (s *sweeper) init() {
+	s.base = time.Now()
+	s.next.Store(math.MaxInt64)
+	s.kick = make(chan struct{}, 1)
+}
+
+// at converts t to a due (never 0, which means "not watched").
+func (s *sweeper) at(t time.Time) int64 { return max(int64(t.Sub(s.base)), 1) }
+
+func (s *sweeper) now() int64 { return s.at(time.Now()) }
+
+// lower makes the sweeper wake by due, and reports whether that is sooner
+// than it planned.
+func (s *sweeper) lower(due int64) bool {
+	for {
+		n := s.next.Load()
+		if due >= n {
+			return false
+		}
+		if s.next.CompareAndSwap(n, due) {
+			return true
+		}
+	}
+}
+
+// outOfBand reports whether statements may use out-of-band deadlines.
+func (r *Runtime) outOfBand() bool { return !r.sw.closed.Load() }
+
+// watch makes sc's deadline due (a sweeper due) enforced by the sweeper,
+// starting it if it is not running. phase is phaseAcquiring or
+// phaseRunning.
+func (r *Runtime) watch(sc *stmtCtx, phase int32, due int64) {
+	sc.due.Store(due)
+	sc.phase.Store(phase)
+	s := &r.sw
+	if s.lower(due) {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	if s.state.Load() == 0 && s.state.CompareAndSwap(0, 1) {
+		s.wg.Add(1)
+		go r.sweepLoop()
+	}
+}
+
+// finishWatch ends sc's watch before its connection goes back to the
+// pool, and reports whether the sweeper stopped the statement. After it
+// returns the sweeper never touches sc's connection again.
+func (sc *stmtCtx) finishWatch() (fired bool) {
+	if sc.phase.Load() == phaseNone {
+		return false
+	}
+	sc.mu.Lock()
+	fired = sc.phase.Load() == phaseFired
+	sc.phase.Store(phaseDone)
+	sc.due.Store(0)
+	sc.mu.Unlock()
+	return fired
+}
+
+func (r *Runtime) sweepLoop() {
+	s := &r.sw
+	defer s.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		var wake <-chan time.Time
+		if n := s.next.Load(); n != math.MaxInt64 {
+			d := time.Duration(n - s.now())
+			if d <= 0 {
+				d = 1
+			}
+			t.Reset(d)
+			wake = t.C
+		}
+		if s.closed.Load() {
+			// Closed: keep going only while statements are watched, and
+			// look at least every refire so their end is noticed.
+			if wake == nil {
+				t.Reset(refire)
+				wake = t.C
+			}
+		}
+		select {
+		case <-s.kick:
+		case <-wake:
+		}
+		t.Stop()
+		if watched := r.sweep(); watched == 0 && s.closed.Load() {
+			// Stop, unless a statement registered after the sweep: it
+			// saw state 1, so it did not start another sweeper.
+			s.state.Store(0)
+			if r.sweep() == 0 || !s.state.CompareAndSwap(0, 1) {
+				return
+			}
+		}
+	}
+}
+
+// sweep stops the statements whose deadline passed, plans the next wake,
+// and returns how many statements are watched.
+func (r *Runtime) sweep() (watched int) {
+	s := &r.sw
+	s.next.Store(math.MaxInt64)
+	now := s.now()
+	soonest := int64(math.MaxInt64)
+	s.fire = s.fire[:0]
+	r.reg.Each(func(sp *scope.Scope) {
+		sc, ok := sp.Owner.(*stmtCtx)
+		if !ok {
+			return
+		}
+		due := sc.due.Load()
+		if due == 0 {
+			return
+		}
+		watched++
+		if due > now {
+			soonest = min(soonest, due)
+			return
+		}
+		s.fire = append(s.fire, sc)
+	})
+	for i, sc := range s.fire {
+		if due := r.expire(sc, now); due != 0 {
+			soonest = min(soonest, due)
+		}
+		s.fire[i] = nil
+	}
+	s.lower(soonest)
+	return watched
+}
+
+// expire acts on sc, whose due passed: a connection wait is woken (it
+// sees its deadline itself); a running statement is stopped through its
+// driver. It returns sc's next due, or 0.
+func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
+	if sc.phase.Load() == phaseAcquiring {
+		// Once: the due stays passed until the wait ends.
+		if sc.kicked.CompareAndSwap(false, true) {
+			sc.src.kickWaiters(nil)
+		}
+		return 0
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	switch sc.phase.Load() {
+	case phaseRunning, phaseFired:
+	default:
+		return 0
+	}
+	discard, cancelOnServer, err := interrupt.Stop(sc.drv)
+	first := sc.phase.Load() == phaseRunning
+	sc.phase.Store(phaseFired)
+	if first {
+		sc.discard = discard || err != nil
+		if cancelOnServer != nil {
+			r.sw.bg.Add(1)
+			go func() {
+				defer r.sw.bg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+				_ = cancelOnServer(ctx)
+				cancel()
+			}()
+		}
+	}
+	due := now + int64(refire)
+	sc.due.Store(due)
+	return due
+}
+
+// Close stops the deadline sweeper once no statement it watches is left;
+// statements that start after Close keep their deadline in their context.
+// It does not wait.
+func (r *Runtime) Close() {
+	r.sw.closed.Store(true)
+	select {
+	case r.sw.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Wait waits for the sweeper and the cancel requests it sent to end, after
+// Close; for tests.
+func (r *Runtime) Wait() {
+	r.sw.wg.Wait()
+	r.sw.bg.Wait()
+}
