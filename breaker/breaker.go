@@ -92,7 +92,11 @@ func (b *Breaker) Allow() (done func(err error, elapsed time.Duration), err erro
 // A nil b or a disabled breaker admits without filling *p (its Done does
 // nothing). A nil p is a programming error: Admit returns an error saying
 // so and admits nothing.
-func (b *Breaker) Admit(p *Permit) error {
+func (b *Breaker) Admit(p *Permit) error { return b.AdmitAt(p, time.Now()) }
+
+// AdmitAt is Admit for a caller that has just read the clock: now is the
+// time of the call (a zero now reads the clock).
+func (b *Breaker) AdmitAt(p *Permit, now time.Time) error {
 	if b == nil {
 		return nil
 	}
@@ -109,7 +113,10 @@ func (b *Breaker) Admit(p *Permit) error {
 	e := b.eng.Load()
 	w := e.win.Load()
 	if w.state == StateClosed {
-		if now := time.Now(); now.After(w.expiry) {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if now.After(w.expiry) {
 			w = e.roll(w, now)
 		}
 		if w.state == StateClosed {

@@ -80,7 +80,9 @@ func (e *engine) record(w *window, err error, elapsed time.Duration) error {
 		w.consecutive.Add(1)
 	} else {
 		w.successes.Add(1)
-		w.consecutive.Store(0)
+		if w.consecutive.Load() != 0 { // a store would dirty the line every statement shares
+			w.consecutive.Store(0)
+		}
 		if t := e.b.cfg.SlowCallThreshold; t > 0 && elapsed > t {
 			w.slow.Add(1)
 		}

@@ -94,7 +94,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		}
 		stmt.Context = sc
 		if (rt == routeAcquire || rt == routePrepared) && src.brk != nil {
-			if err := src.brk.Admit(&sc.permit); err != nil {
+			if err := src.brk.AdmitAt(&sc.permit, now); err != nil {
 				// Refused: the scope ends at once, so it needs its caller
 				// but neither the opening stack nor a deadline.
 				scope.CaptureCaller(&sc.scope, 1)

@@ -103,13 +103,19 @@ func (r *Runtime) watch(sc *stmtCtx, phase int32, due int64) {
 // pool, and reports whether the sweeper stopped the statement. After it
 // returns the sweeper never touches sc's connection again.
 func (sc *stmtCtx) finishWatch() (fired bool) {
-	if sc.phase.Load() == phaseNone {
+	switch sc.phase.Load() {
+	case phaseNone, phaseDone:
+		return false
+	}
+	// Not stopped: done without the lock. The sweeper moves a running
+	// statement to fired under the lock before it stops it, so a failed
+	// swap means it did or is doing so: wait for it to finish.
+	if sc.phase.CompareAndSwap(phaseRunning, phaseDone) {
 		return false
 	}
 	sc.mu.Lock()
 	fired = sc.phase.Load() == phaseFired
 	sc.phase.Store(phaseDone)
-	sc.due.Store(0)
 	sc.mu.Unlock()
 	return fired
 }
@@ -200,14 +206,11 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	switch sc.phase.Load() {
-	case phaseRunning, phaseFired:
-	default:
-		return 0
+	first := sc.phase.CompareAndSwap(phaseRunning, phaseFired)
+	if !first && sc.phase.Load() != phaseFired {
+		return 0 // done
 	}
 	discard, cancelOnServer, err := interrupt.Stop(sc.drv)
-	first := sc.phase.Load() == phaseRunning
-	sc.phase.Store(phaseFired)
 	if first {
 		sc.discard = discard || err != nil
 		if cancelOnServer != nil {

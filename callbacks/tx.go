@@ -109,7 +109,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	}
 
 	var permit breaker.Permit
-	if err := src.brk.Admit(&permit); err != nil {
+	if err := src.brk.AdmitAt(&permit, start); err != nil {
 		return nil, t.fail("begin", err, start)
 	}
 	conn, waited, err := r.acquire(t.ctx, src, start, "begin", "", t.cancel != nil, BudgetTransaction, d)

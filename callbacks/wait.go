@@ -52,10 +52,12 @@ func (s *Source) kickWaiters(old *gate) {
 // connection: the source's gate for Done and Err, the statement's for
 // values and deadline. It lives in the statement's state: no allocation.
 type waitCtx struct {
+	rt       *Runtime
 	sc       *stmtCtx
 	g        *gate
 	deadline time.Time // the wait's: the sooner of PoolTimeout and the statement's
 	looks    atomic.Int32
+	watched  atomic.Bool // the sweeper knows the wait's deadline
 	stop     atomic.Pointer[func() bool]
 }
 
@@ -73,12 +75,25 @@ func (w *waitCtx) Deadline() (time.Time, bool) {
 // caller's own cancel must be able to end the wait, so only then does it
 // pay for hearing of it.
 func (w *waitCtx) Done() <-chan struct{} {
-	if w.looks.Add(1) == 2 && w.sc.parent.Done() != nil {
-		g := w.g
-		stop := context.AfterFunc(w.sc.parent, func() { w.sc.src.kickWaiters(g) })
-		w.stop.Store(&stop)
+	if w.looks.Add(1) == 2 {
+		w.slow()
 	}
 	return w.g.ctx.Done()
+}
+
+// slow readies a wait that will block: the sweeper is told its deadline,
+// and the caller's cancel is made to wake it. A connection taken at once
+// pays for neither.
+func (w *waitCtx) slow() {
+	sc := w.sc
+	if !w.deadline.IsZero() && w.watched.CompareAndSwap(false, true) {
+		w.rt.watch(sc, phaseAcquiring, w.rt.sw.at(w.deadline))
+	}
+	if sc.parent.Done() != nil {
+		g := w.g
+		stop := context.AfterFunc(sc.parent, func() { sc.src.kickWaiters(g) })
+		w.stop.Store(&stop)
+	}
 }
 
 // Err returns the gate's error.
@@ -92,16 +107,13 @@ func (w *waitCtx) Value(key any) any { return w.sc.Value(key) }
 // timer of its own. stmtDeadline is the statement's (zero: none).
 func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline time.Time) (*sql.Conn, time.Duration, error) {
 	w := &sc.wait
-	w.sc = sc
+	w.rt, w.sc = r, sc
 	w.deadline = stmtDeadline
 	poolBudget := false
 	if pt := r.opts.PoolTimeout; pt > 0 {
 		if p := start.Add(pt); w.deadline.IsZero() || p.Before(w.deadline) {
 			w.deadline, poolBudget = p, true
 		}
-	}
-	if !w.deadline.IsZero() {
-		r.watch(sc, phaseAcquiring, r.sw.at(w.deadline))
 	}
 	src.waiting.Add(1)
 	var conn *sql.Conn
@@ -114,8 +126,8 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 		w.g = src.currentGate()
 		w.looks.Store(0)
 		conn, err = src.DB.Conn(w)
-		if stop := w.stop.Swap(nil); stop != nil {
-			(*stop)()
+		if w.stop.Load() != nil {
+			(*w.stop.Swap(nil))()
 		}
 		if err == nil || w.g.ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 			break
@@ -131,8 +143,10 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 		}
 	}
 	waiters := src.waiting.Add(-1)
-	sc.phase.Store(phaseNone)
-	sc.due.Store(0)
+	if w.watched.Load() {
+		sc.phase.Store(phaseNone)
+		sc.due.Store(0)
+	}
 	waited := time.Since(start)
 	if err == nil {
 		return conn, waited, nil
