@@ -44,7 +44,7 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 	if !ok || !sc.armed.Load() || s.Ended() {
 		return false
 	}
-	if sc.Context.Err() == nil && sc.phase.Load() != phaseFired && (s.Parent == nil || !s.Parent.Ended()) {
+	if sc.Context.Err() == nil && !sc.stopped.Load() && (s.Parent == nil || !s.Parent.Ended()) {
 		return false
 	}
 	first := sc.suspect.Load()
@@ -64,6 +64,9 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 		zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
 		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
 		zap.Bool("held_connection", sc.conn != nil), zap.String("stack", s.Stack()))
+	if t := sc.tx; t != nil && t.w != nil {
+		t.w.cur.CompareAndSwap(sc, nil) // else it would keep the Tx from being collected
+	}
 	go func() {
 		fired := sc.finishWatch()
 		if sc.conn != nil {

@@ -113,13 +113,18 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		// Rows handed to the caller outlive the after-step, which is when
 		// the sweeper must let go of the connection: their deadline stays
 		// in their context.
-		oob := rt == routeAcquire && op != OpRow && r.outOfBand()
+		oob := op != OpRow && r.outOfBand() && (rt == routeAcquire || rt == routeTx && tx != nil && tx.w != nil)
 		r.setDeadline(sc, rt, now, oob)
 		if shared != nil {
 			sc.origPool = stmt.ConnPool
 			stmt.ConnPool = shared
 		}
 		if rt != routeAcquire {
+			if oob && !sc.deadline.IsZero() {
+				sc.drv = tx.w.drv
+				tx.w.cur.Store(sc)
+				r.watch(sc, phaseRunning, r.sw.at(sc.deadline))
+			}
 			sc.armed.Store(true)
 			return
 		}
@@ -227,6 +232,9 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			stmt.ConnPool = sc.origPool
 		}
 		fired := sc.finishWatch()
+		if sc.tx != nil && sc.tx.w != nil {
+			sc.tx.w.cur.CompareAndSwap(sc, nil)
+		}
 		if !sc.scope.End() {
 			// Reclaim took the statement back (its connection is closed):
 			// say that it did come back, and how.

@@ -53,6 +53,7 @@ type stmtCtx struct {
 	phase   atomic.Int32
 	due     atomic.Int64
 	kicked  atomic.Bool // the sweeper woke the connection wait
+	stopped atomic.Bool // the sweeper stopped the statement
 	drv     any         // the driver connection, as Raw gives it
 	discard bool        // stopped in a way that broke the connection
 	wait    waitCtx
@@ -90,7 +91,7 @@ func stmtFrom(ctx context.Context) *stmtCtx {
 // ownDeadlineFired reports whether the deadline gormsession set expired,
 // rather than the caller's own context ending.
 func (c *stmtCtx) ownDeadlineFired() bool {
-	if c.phase.Load() == phaseFired {
+	if c.stopped.Load() {
 		return true
 	}
 	return c.cancel != nil && c.Context.Err() == context.DeadlineExceeded && c.parent.Err() == nil

@@ -101,11 +101,14 @@ func (r *Runtime) watch(sc *stmtCtx, phase int32, due int64) {
 
 // finishWatch ends sc's watch before its connection goes back to the
 // pool, and reports whether the sweeper stopped the statement. After it
-// returns the sweeper never touches sc's connection again.
+// returns the sweeper never touches sc's connection again. It may be
+// called more than once (a transaction ending ends its statement's watch).
 func (sc *stmtCtx) finishWatch() (fired bool) {
 	switch sc.phase.Load() {
-	case phaseNone, phaseDone:
+	case phaseNone:
 		return false
+	case phaseDone:
+		return sc.stopped.Load()
 	}
 	// Not stopped: done without the lock. The sweeper moves a running
 	// statement to fired under the lock before it stops it, so a failed
@@ -114,10 +117,29 @@ func (sc *stmtCtx) finishWatch() (fired bool) {
 		return false
 	}
 	sc.mu.Lock()
-	fired = sc.phase.Load() == phaseFired
 	sc.phase.Store(phaseDone)
 	sc.mu.Unlock()
-	return fired
+	return sc.stopped.Load()
+}
+
+// txWatch lets a tracked transaction end the watch of the statement it
+// runs, before its connection goes back to the pool: a deadline or cancel
+// ends a transaction from another goroutine, possibly ahead of the
+// statement's after-step.
+type txWatch struct {
+	drv any // the transaction's driver connection
+	cur atomic.Pointer[stmtCtx]
+}
+
+// release ends the watch of the transaction's current statement, if any.
+// A nil w does nothing.
+func (w *txWatch) release() {
+	if w == nil {
+		return
+	}
+	if sc := w.cur.Swap(nil); sc != nil {
+		sc.finishWatch()
+	}
 }
 
 func (r *Runtime) sweepLoop() {
@@ -212,6 +234,7 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 	}
 	discard, cancelOnServer, err := interrupt.Stop(sc.drv)
 	if first {
+		sc.stopped.Store(true)
 		sc.discard = discard || err != nil
 		if cancelOnServer != nil {
 			r.sw.bg.Add(1)

@@ -79,6 +79,7 @@ type Tx struct {
 	timeout  time.Duration
 	deadline time.Time // zero when not ours
 	stop     func() bool
+	w        *txWatch // set when its statements' deadlines are out of band
 }
 
 var _ gorm.Tx = (*Tx)(nil)
@@ -115,6 +116,13 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	conn, waited, err := r.acquire(t.ctx, src, start, "begin", "", t.cancel != nil, BudgetTransaction, d)
 	if err == nil {
 		t.conn = conn
+		if r.outOfBand() {
+			var dc any
+			_ = conn.Raw(func(c any) error { dc = c; return nil })
+			if src.stoppable(dc) {
+				t.w = &txWatch{drv: dc}
+			}
+		}
 		t.tx, err = conn.BeginTx(t.ctx, opts)
 		if err != nil {
 			conn.Close()
@@ -130,15 +138,16 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		// The deadline or the caller's cancel rolls the transaction back
 		// (database/sql does that); give the connection back to the pool too.
 		// The closure must not hold t, or t could never be collected.
-		c, s, parent, timeout, own := t.conn, t.scope, t.parent, t.timeout, t.cancel != nil
+		c, s, parent, timeout, own, w := t.conn, t.scope, t.parent, t.timeout, t.cancel != nil, t.w
 		t.stop = context.AfterFunc(t.ctx, func() {
 			if own && parent.Err() == nil {
 				r.expiredIdle(s, parent, timeout)
 			}
+			w.release()
 			c.Close()
 		})
 	}
-	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel})
+	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel, w: t.w})
 	return t, nil
 }
 
@@ -149,6 +158,7 @@ type leak struct {
 	tx     *sql.Tx
 	conn   *sql.Conn
 	cancel context.CancelFunc
+	w      *txWatch
 }
 
 // leaked runs when a Tx was garbage-collected. If it never ended, it was
@@ -165,6 +175,7 @@ func (r *Runtime) leaked(l leak) {
 
 func (r *Runtime) rollbackLeaked(l leak) {
 	_ = l.tx.Rollback()
+	l.w.release()
 	if l.conn != nil {
 		l.conn.Close()
 	}
@@ -338,6 +349,7 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	if t.stop != nil {
 		t.stop()
 	}
+	t.w.release()
 	if t.conn != nil {
 		if abandoned {
 			// Returns it when the driver does; the context's AfterFunc may
