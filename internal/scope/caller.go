@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // internalPrefixes are the packages whose frames are never "the caller".
@@ -19,10 +20,22 @@ var internalPrefixes = []string{
 	"github.com/replyrocket/gormsession/internal/",
 }
 
+// frameInfo is what one program counter resolves to; it never changes
+// once published.
 type frameInfo struct {
+	pc       uintptr
 	internal bool
 	where    string
 }
+
+// frameTable is the hot path's cache: direct-mapped by pc, one atomic
+// load and a compare a frame, where a sync.Map Load hashes an interface
+// and walks a trie. Two hot PCs that share a slot evict each other and
+// fall back to frameCache, which keeps every frame ever resolved, so a
+// collision costs time, never a wrong answer or a second symbolization.
+var frameTable [1 << frameTableBits]atomic.Pointer[frameInfo]
+
+const frameTableBits = 12 // 4096 slots, 32 KiB: GORM's frames and the callers'
 
 var frameCache sync.Map // uintptr -> *frameInfo, never removed
 
@@ -50,13 +63,19 @@ func Caller(skip int) string {
 // breaker refused).
 func CaptureCaller(s *Scope, skip int) {
 	var pcs [maxFrames]uintptr
-	n := callers(skip+1, pcs[:])
-	s.Caller, s.callerRef = unknownCaller, &unknownCaller
-	for _, pc := range pcs[:n] {
-		if fi := lookup(pc); !fi.internal {
+	depth := int(walkDepth.Load())
+	for {
+		n := callers(skip+1, pcs[:depth])
+		_, fi, again := find(pcs[:n], depth, 0)
+		if again == 0 {
+			if fi == nil {
+				s.Caller, s.callerRef = unknownCaller, &unknownCaller
+				return
+			}
 			s.Caller, s.callerRef = fi.where, &fi.where
 			return
 		}
+		depth = again
 	}
 }
 
@@ -67,20 +86,83 @@ const maxFrames = 48
 // gormsession (Caller's result) and keeps the stack from that frame down,
 // for Stack. It runs for every statement: the stack is read by following
 // frame pointers where Go keeps them (amd64, arm64), else with
-// runtime.Callers skipping skip frames above Capture's caller; frames are
-// symbolized once per program counter.
+// runtime.Callers skipping skip frames above Capture's caller, and only as
+// deep as needed (walkDepth); frames are symbolized once per program
+// counter and found again through frameTable.
 func Capture(s *Scope, skip int) {
 	var pcs [maxFrames]uintptr
-	n := callers(skip+1, pcs[:])
-	for i, pc := range pcs[:n] {
-		fi := lookup(pc)
-		if !fi.internal {
+	depth := int(walkDepth.Load())
+	for {
+		// Read here, not in a helper: a frame more would be a frame more
+		// for runtime.Callers to unwind.
+		n := callers(skip+1, pcs[:depth])
+		i, fi, again := find(pcs[:n], depth, len(s.pcs))
+		if again == 0 {
+			if fi == nil {
+				s.Caller, s.callerRef = unknownCaller, &unknownCaller
+				return
+			}
 			s.Caller, s.callerRef = fi.where, &fi.where
-			s.npcs = uint8(copy(s.pcs[:], pcs[i:n]))
+			s.npcs = uint8(pack(&s.pcs, pcs[i:n]))
+			return
+		}
+		depth = again
+	}
+}
+
+// walkDepth is how many frames Capture reads first: the deepest caller
+// seen so far plus the frames it keeps. Following frame pointers is a
+// chain of dependent loads, a few cycles a frame, so reading maxFrames
+// every time would be most of Capture's cost; a statement whose stack
+// needs more is read again, deeper, and raises it for the ones after.
+var walkDepth atomic.Int32
+
+const initialWalkDepth = 32 // the frames Capture keeps and a few internal ones
+
+func init() { walkDepth.Store(initialWalkDepth) }
+
+// find looks through pcs, the first frames of a stack read up to depth,
+// for the first outside GORM and gormsession: its index i and info fi
+// (nil if none). If depth cut pcs short of that frame and keep more, it
+// returns again, the depth to read the stack to before calling it again;
+// once again is 0, the result is what reading maxFrames would have given.
+func find(pcs []uintptr, depth, keep int) (i int, fi *frameInfo, again int) {
+	n := len(pcs)
+	i = n
+	for j, pc := range pcs {
+		f := frameTable[frameSlot(pc)].Load() // lookup, inlined by hand
+		if f == nil || f.pc != pc {
+			f = lookupSlow(pc)
+		}
+		if !f.internal {
+			i, fi = j, f
+			break
+		}
+	}
+	if fi == nil {
+		if n == depth && depth < maxFrames {
+			return i, nil, maxFrames
+		}
+		return i, nil, 0
+	}
+	need := min(i+keep, maxFrames)
+	if n < need {
+		if n == depth {
+			return i, fi, need // cut short by depth, not by the stack's end
+		}
+	} else if need > int(walkDepth.Load()) {
+		raiseWalkDepth(int32(need))
+	}
+	return i, fi, 0
+}
+
+func raiseWalkDepth(d int32) {
+	for {
+		old := walkDepth.Load()
+		if d <= old || walkDepth.CompareAndSwap(old, d) {
 			return
 		}
 	}
-	s.Caller, s.callerRef = unknownCaller, &unknownCaller
 }
 
 // Stack returns the stack of the goroutine that opened s, as it was when
@@ -91,8 +173,12 @@ func (s *Scope) Stack() string {
 	if s.npcs == 0 {
 		return ""
 	}
+	var pcs [len(s.pcs)]uintptr
+	for i, d := range s.pcs[:s.npcs] {
+		pcs[i] = textBase + uintptr(d)
+	}
 	var b strings.Builder
-	frames := runtime.CallersFrames(s.pcs[:s.npcs])
+	frames := runtime.CallersFrames(pcs[:s.npcs])
 	top, printed := true, 0
 	for printed < len(s.pcs) {
 		f, more := frames.Next()
@@ -117,6 +203,32 @@ func (s *Scope) Stack() string {
 	return b.String()
 }
 
+// textBase is an address in this binary's text, which Go links as one
+// block far smaller than 2 GiB: its return addresses fit in an int32 as
+// offsets from it.
+var textBase = func() uintptr {
+	var pc [1]uintptr
+	runtime.Callers(1, pc[:])
+	return pc[0]
+}()
+
+// pack stores pcs as offsets from textBase, as many as fit, and returns
+// how many it stored. It stops at the first that is not within 2 GiB of
+// textBase (code outside the binary's text: a plugin's, C's), so the
+// stack ends short there rather than with a wrong frame.
+func pack(dst *[24]int32, pcs []uintptr) int {
+	n, base := 0, textBase
+	for _, pc := range pcs[:min(len(pcs), len(dst))] {
+		d := int32(pc - base)
+		if base+uintptr(d) != pc {
+			break
+		}
+		dst[n] = d
+		n++
+	}
+	return n
+}
+
 // autogenerated is the File of compiler-generated wrappers (method value,
 // promoted method and ABI wrappers).
 const autogenerated = "<autogenerated>"
@@ -136,15 +248,32 @@ func isWrapper(f *runtime.Frame) bool {
 // lookup resolves pc once; the *frameInfo it returns is shared and never
 // changes, so its where string can be referred to without copying.
 func lookup(pc uintptr) *frameInfo {
+	if fi := frameTable[frameSlot(pc)].Load(); fi != nil && fi.pc == pc {
+		return fi
+	}
+	return lookupSlow(pc)
+}
+
+// frameSlot is pc's index in frameTable: a multiplicative hash, as return
+// addresses differ in their low bits and are not aligned.
+func frameSlot(pc uintptr) uint64 {
+	return uint64(pc) * 0x9e3779b97f4a7c15 >> (64 - frameTableBits)
+}
+
+// lookupSlow is lookup on a frameTable miss.
+func lookupSlow(pc uintptr) *frameInfo {
+	slot := &frameTable[frameSlot(pc)]
 	if v, ok := frameCache.Load(pc); ok {
-		return v.(*frameInfo)
+		fi := v.(*frameInfo)
+		slot.Store(fi)
+		return fi
 	}
 	frames := runtime.CallersFrames([]uintptr{pc})
-	fi := &frameInfo{internal: true}
+	fi := &frameInfo{pc: pc, internal: true}
 	for {
 		f, more := frames.Next()
 		if !isWrapper(&f) && !isInternal(f.Function) {
-			fi = &frameInfo{where: shortFile(f.File) + ":" + strconv.Itoa(f.Line)}
+			fi = &frameInfo{pc: pc, where: shortFile(f.File) + ":" + strconv.Itoa(f.Line)}
 			break
 		}
 		if !more {
@@ -152,7 +281,9 @@ func lookup(pc uintptr) *frameInfo {
 		}
 	}
 	v, _ := frameCache.LoadOrStore(pc, fi)
-	return v.(*frameInfo)
+	fi = v.(*frameInfo)
+	slot.Store(fi)
+	return fi
 }
 
 func isInternal(fn string) bool {

@@ -1,9 +1,13 @@
 package scope
 
 import (
+	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"unsafe"
 )
 
 // The tests stand in for GORM with functions named internalHop*, and make
@@ -23,11 +27,20 @@ func withTestPrefixes(t testing.TB) {
 		"github.com/replyrocket/gormsession/internal/scope.capturePair",
 		"testing.",
 	}
-	frameCache.Clear()
+	resetFrames()
 	t.Cleanup(func() {
 		internalPrefixes = saved
-		frameCache.Clear()
+		resetFrames()
 	})
+}
+
+// resetFrames forgets every resolved frame, for a change of
+// internalPrefixes.
+func resetFrames() {
+	frameCache.Clear()
+	for i := range frameTable {
+		frameTable[i].Store(nil)
+	}
 }
 
 type captured struct {
@@ -144,8 +157,8 @@ func TestCaptureUnknownWhenAllInternal(t *testing.T) {
 	// runtime, testing is not: make it so).
 	saved := internalPrefixes
 	internalPrefixes = append(append([]string{}, saved...), "testing.")
-	frameCache.Clear()
-	defer func() { internalPrefixes = saved; frameCache.Clear() }()
+	resetFrames()
+	defer func() { internalPrefixes = saved; resetFrames() }()
 	var s Scope
 	Capture(&s, 0)
 	if s.Caller != "unknown" || s.Stack() != "" || s.callerRef != &unknownCaller {
@@ -181,3 +194,217 @@ func BenchmarkCapture(b *testing.B) {
 //
 //go:noinline
 func internalHopCapture(s *Scope) { Capture(s, 1) }
+
+// BenchmarkCaptureDeep captures through 12 internal frames, about as
+// many as GORM's callback chain puts between the caller and Capture, under
+// 20 or 40 frames of the caller's own.
+func BenchmarkCaptureDeep(b *testing.B) {
+	withTestPrefixes(b)
+	for _, fn := range []struct {
+		name string
+		f    func(*Scope)
+	}{
+		{"Capture", func(s *Scope) { Capture(s, 1) }},
+		{"CaptureCaller", func(s *Scope) { CaptureCaller(s, 1) }},
+	} {
+		// user=40: a handler under net/http and a few middlewares.
+		for _, user := range []int{20, 40} {
+			b.Run(fmt.Sprintf("%s/user=%d", fn.name, user), func(b *testing.B) {
+				var s Scope
+				userRecurse(user, func() captured {
+					for b.Loop() {
+						internalHopD01(&s, fn.f)
+					}
+					return captured{}
+				})
+				if !strings.Contains(s.Caller, "caller_test.go") {
+					b.Fatalf("caller %q", s.Caller)
+				}
+			})
+		}
+	}
+}
+
+//go:noinline
+func internalHopD01(s *Scope, f func(*Scope)) { internalHopD02(s, f) }
+
+//go:noinline
+func internalHopD02(s *Scope, f func(*Scope)) { internalHopD03(s, f) }
+
+//go:noinline
+func internalHopD03(s *Scope, f func(*Scope)) { internalHopD04(s, f) }
+
+//go:noinline
+func internalHopD04(s *Scope, f func(*Scope)) { internalHopD05(s, f) }
+
+//go:noinline
+func internalHopD05(s *Scope, f func(*Scope)) { internalHopD06(s, f) }
+
+//go:noinline
+func internalHopD06(s *Scope, f func(*Scope)) { internalHopD07(s, f) }
+
+//go:noinline
+func internalHopD07(s *Scope, f func(*Scope)) { internalHopD08(s, f) }
+
+//go:noinline
+func internalHopD08(s *Scope, f func(*Scope)) { internalHopD09(s, f) }
+
+//go:noinline
+func internalHopD09(s *Scope, f func(*Scope)) { internalHopD10(s, f) }
+
+//go:noinline
+func internalHopD10(s *Scope, f func(*Scope)) { internalHopD11(s, f) }
+
+//go:noinline
+func internalHopD11(s *Scope, f func(*Scope)) { internalHopD12(s, f) }
+
+//go:noinline
+func internalHopD12(s *Scope, f func(*Scope)) { f(s) }
+
+// herePC returns a return address into its caller.
+//
+//go:noinline
+func herePC() uintptr {
+	var pc [1]uintptr
+	runtime.Callers(2, pc[:])
+	return pc[0]
+}
+
+// collider returns a program counter other than pc in pc's frameTable slot.
+func collider(t *testing.T, pc uintptr) uintptr {
+	t.Helper()
+	for d := uintptr(1); d < 1<<24; d++ {
+		if frameSlot(pc+d) == frameSlot(pc) {
+			return pc + d
+		}
+	}
+	t.Fatal("no colliding pc")
+	return 0
+}
+
+// Two PCs that share a slot evict each other, and each still resolves to
+// itself; the evicted one comes back from frameCache, not re-symbolized.
+func TestLookupCollision(t *testing.T) {
+	withTestPrefixes(t)
+	pc := herePC()
+	other := collider(t, pc)
+	a := lookup(pc)
+	if a.pc != pc || a.internal || !strings.HasPrefix(a.where, "scope/caller_test.go:") {
+		t.Fatalf("lookup(pc) = %+v", *a)
+	}
+	b := lookup(other)
+	if b.pc != other {
+		t.Fatalf("lookup(other) = %+v, for pc %#x", *b, other)
+	}
+	if frameTable[frameSlot(pc)].Load() != b {
+		t.Fatal("the slot does not hold the last pc looked up")
+	}
+	if again := lookup(pc); again != a {
+		t.Fatalf("evicted pc resolved to %+v, want the cached %+v", *again, *a)
+	}
+}
+
+// Lookups that keep evicting each other from several goroutines are
+// race-free (under -race) and right.
+func TestLookupCollisionConcurrent(t *testing.T) {
+	withTestPrefixes(t)
+	pc := herePC()
+	pcs := []uintptr{pc, collider(t, pc)}
+	want := []*frameInfo{lookup(pcs[0]), lookup(pcs[1])}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				j := (g + i) & 1
+				if got := lookup(pcs[j]); got != want[j] {
+					t.Errorf("lookup(%#x) = %+v, want %+v", pcs[j], *got, *want[j])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+//go:noinline
+func internalHopDeep(n int, s *Scope) {
+	if n == 0 {
+		Capture(s, 1)
+		return
+	}
+	internalHopDeep(n-1, s)
+}
+
+// A caller deeper than walkDepth is found by reading the stack again,
+// with the same result as reading maxFrames at once, and raises walkDepth;
+// a stack with no caller within maxFrames leaves it as it was.
+func TestWalkDepth(t *testing.T) {
+	withTestPrefixes(t)
+	saved := walkDepth.Load()
+	t.Cleanup(func() { walkDepth.Store(saved) })
+	for _, fp := range []bool{true, false} {
+		t.Run(fmt.Sprint("framepointers=", fp), func(t *testing.T) {
+			savedFP := useFP
+			useFP = fp
+			defer func() { useFP = savedFP }()
+			for _, hops := range []int{0, 10, 30, 40, 60} {
+				capture := func() (s *Scope) {
+					s = &Scope{}
+					userRecurse(30, func() captured {
+						internalHopDeep(hops, s)
+						return captured{}
+					})
+					return s
+				}
+				var want, got *Scope
+				for _, depth := range []int32{maxFrames, initialWalkDepth} { // one call site for both
+					walkDepth.Store(depth)
+					want, got = got, capture()
+				}
+				if got.Caller != want.Caller || got.Stack() != want.Stack() || got.npcs != want.npcs {
+					t.Fatalf("hops %d: walking from %d gave %q (%d frames), from %d %q (%d frames)", hops, initialWalkDepth, got.Caller, got.npcs, maxFrames, want.Caller, want.npcs)
+				}
+				d := walkDepth.Load()
+				switch {
+				case want.Caller == unknownCaller:
+					if d != initialWalkDepth {
+						t.Fatalf("hops %d: no caller, walkDepth raised to %d", hops, d)
+					}
+				case hops >= 10 && d <= initialWalkDepth, d > maxFrames:
+					t.Fatalf("hops %d: walkDepth %d", hops, d)
+				}
+				if hops == 0 && (want.Caller == unknownCaller || want.npcs != uint8(len(want.pcs))) {
+					t.Fatalf("hops 0: caller %q, %d frames", want.Caller, want.npcs)
+				}
+				if hops == 60 && want.Caller != unknownCaller {
+					t.Fatalf("hops 60: caller %q beyond maxFrames", want.Caller)
+				}
+			}
+		})
+	}
+}
+
+// pack keeps the frames within reach of textBase and stops at the first
+// that is not.
+func TestPack(t *testing.T) {
+	var dst [24]int32
+	pc := herePC()
+	far := textBase + uintptr(1)<<(8*unsafe.Sizeof(uintptr(0))-2)
+	n := pack(&dst, []uintptr{pc, pc + 1, far, pc})
+	want := 2
+	if unsafe.Sizeof(uintptr(0)) == 4 {
+		want = 4 // every address is in reach
+	}
+	if n != want || textBase+uintptr(dst[0]) != pc || textBase+uintptr(dst[1]) != pc+1 {
+		t.Fatalf("pack stored %d: %v", n, dst[:n])
+	}
+	many := make([]uintptr, 30)
+	for i := range many {
+		many[i] = pc
+	}
+	if n := pack(&dst, many); n != len(dst) {
+		t.Fatalf("pack stored %d of 30, want %d", n, len(dst))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 const shardCount = 64 // power of two; spreads lock traffic across cores
@@ -14,18 +15,29 @@ const shardCount = 64 // power of two; spreads lock traffic across cores
 // chosen by scope ID, so concurrent scopes rarely share a lock.
 // The zero Registry is ready to use.
 type Registry struct {
+	// The counters every Open and Close updates share one cache line, so
+	// each touches one shared line besides its shard's.
 	nextID atomic.Uint64
-	opened atomic.Uint64
-	closed atomic.Uint64
 	active atomic.Int64
 	peak   atomic.Int64
+	_      [64 - 24]byte // keeps shard 0's lock off that line
 	shards [shardCount]shard
 }
 
+// shard is a list of open scopes, linked through the scopes themselves:
+// Open and Close allocate nothing and hash nothing. Its counters live here,
+// under its lock, rather than in contended atomics.
 type shard struct {
-	mu sync.Mutex
-	m  map[uint64]*Scope
-	_  [64 - 16]byte // 64 bytes a shard: no two shards' locks share a cache line
+	shardState
+	_ [64 - unsafe.Sizeof(shardState{})]byte // no two shards' locks share a cache line
+}
+
+type shardState struct {
+	mu     sync.Mutex
+	head   *Scope    // newest first; Active sorts
+	reg    *Registry // for reopening a scope that is still open
+	opened uint64
+	closed uint64
 }
 
 // Open assigns s an ID and records it as open. A nil s is ignored.
@@ -33,40 +45,95 @@ func (r *Registry) Open(s *Scope) {
 	if s == nil {
 		return
 	}
-	s.ID = r.nextID.Add(1)
-	sh := &r.shards[s.ID&(shardCount-1)]
-	sh.mu.Lock()
-	if sh.m == nil {
-		sh.m = make(map[uint64]*Scope)
+	if s.list != nil {
+		reopen(s)
 	}
-	sh.m[s.ID] = s
+	id := r.nextID.Add(1)
+	s.ID = id
+	sh := &r.shards[id&(shardCount-1)]
+	sh.mu.Lock()
+	if sh.reg == nil {
+		sh.reg = r
+	}
+	s.list, s.prev, s.next = sh, nil, sh.head
+	if sh.head != nil {
+		sh.head.prev = s
+	}
+	sh.head = s
+	sh.opened++
 	sh.mu.Unlock()
-	r.opened.Add(1)
-	n := r.active.Add(1)
+	if n := r.active.Add(1); n > r.peak.Load() {
+		r.raisePeak(n)
+	}
+}
+
+func (r *Registry) raisePeak(n int64) {
 	for {
 		p := r.peak.Load()
 		if n <= p || r.peak.CompareAndSwap(p, n) {
-			break
+			return
 		}
 	}
 }
 
+// reopen closes s, opened again while still open, where it is: a scope
+// can be in one list only, and the counts stay whole. Never inlined: it
+// is a caller's bug, kept out of Open's hot path.
+//
+//go:noinline
+func reopen(s *Scope) {
+	sh := s.list
+	sh.mu.Lock()
+	ok := sh.remove(s)
+	sh.mu.Unlock()
+	if ok {
+		sh.reg.active.Add(-1)
+	}
+}
+
 // Close removes s. It reports false if s was not open (nil, never opened,
-// or already closed), so a scope is counted closed exactly once.
+// already closed, or opened in another Registry), so a scope is counted
+// closed exactly once.
 func (r *Registry) Close(s *Scope) bool {
 	if s == nil || s.ID == 0 {
 		return false
 	}
 	sh := &r.shards[s.ID&(shardCount-1)]
 	sh.mu.Lock()
-	_, ok := sh.m[s.ID]
-	delete(sh.m, s.ID)
+	ok := sh.remove(s)
 	sh.mu.Unlock()
 	if ok {
-		r.closed.Add(1)
 		r.active.Add(-1)
 	}
 	return ok
+}
+
+// remove unlinks s if it is in sh's list; sh.mu is held. s.list tells
+// membership (in this shard of this Registry, under the ID s has now); the
+// links are checked too, so that a copy of an open Scope (go vet reports
+// those) fails here instead of corrupting the list.
+func (sh *shard) remove(s *Scope) bool {
+	if s.list != sh {
+		return false
+	}
+	if s.prev == nil {
+		if sh.head != s {
+			return false
+		}
+		sh.head = s.next
+	} else {
+		if s.prev.next != s {
+			return false
+		}
+		s.prev.next = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	// A closed scope must not keep its former neighbours reachable.
+	s.list, s.prev, s.next = nil, nil, nil
+	sh.closed++
+	return true
 }
 
 // Counts is a snapshot of the registry's counters.
@@ -75,10 +142,19 @@ type Counts struct {
 	Active, Peak   int64
 }
 
-// Counts returns the counters; they are read without a common lock, so
-// Opened-Closed may differ from Active by scopes in flight.
+// Counts returns the counters. Opened and Closed are summed shard by shard
+// and Active read apart, with no common lock, so Opened-Closed may differ
+// from Active by scopes in flight.
 func (r *Registry) Counts() Counts {
-	return Counts{Opened: r.opened.Load(), Closed: r.closed.Load(), Active: r.active.Load(), Peak: r.peak.Load()}
+	c := Counts{Active: r.active.Load(), Peak: r.peak.Load()}
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		c.Opened += sh.opened
+		c.Closed += sh.closed
+		sh.mu.Unlock()
+	}
+	return c
 }
 
 // Active returns the open scopes, oldest first (by Start, then ID). Each
@@ -92,8 +168,8 @@ func (r *Registry) Active() []*Scope {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for id, s := range sh.m {
-			entries = append(entries, activeEntry{at: s.Start.Sub(base), id: id, s: s})
+		for s := sh.head; s != nil; s = s.next {
+			entries = append(entries, activeEntry{at: s.Start.Sub(base), id: s.ID, s: s})
 		}
 		sh.mu.Unlock()
 	}
@@ -125,7 +201,7 @@ func (r *Registry) Each(fn func(*Scope)) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for _, s := range sh.m {
+		for s := sh.head; s != nil; s = s.next {
 			fn(s)
 		}
 		sh.mu.Unlock()

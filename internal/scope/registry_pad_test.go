@@ -12,3 +12,12 @@ func TestShardIsOneCacheLine(t *testing.T) {
 		t.Fatalf("shard is %d bytes, want 64", n)
 	}
 }
+
+// The counters every Open and Close updates have a cache line of their
+// own: the shards start 64 bytes into the Registry.
+func TestRegistryCountersLine(t *testing.T) {
+	var r Registry
+	if off := unsafe.Offsetof(r.shards); off != 64 {
+		t.Fatalf("shards start at %d, want 64", off)
+	}
+}

@@ -19,9 +19,12 @@ const (
 
 // Scope is one tracked unit of database work. Fields set before Open are
 // read-only afterwards; the atomics change while it runs.
+//
+// The fields are ordered for size: a Scope is allocated with every
+// statement, so padding is paid per statement (Kind sits at the end, after
+// the 4-byte atomics, instead of padding a word of its own).
 type Scope struct {
 	ID     uint64
-	Kind   Kind
 	Op     string // query, create, update, delete, row, raw, transaction
 	Table  string
 	Source string
@@ -39,35 +42,54 @@ type Scope struct {
 	// transaction can record its last statement's caller without copying.
 	callerRef *string
 
-	// Transaction bookkeeping, for the idle-in-transaction signal.
-	running     atomic.Int32
-	lastCaller  atomic.Pointer[string]
-	lastStmtEnd atomic.Int64 // unix nanos
+	// The Registry's list of open scopes runs through them (registry.go);
+	// list is the shard s is open in, nil when it is not.
+	list       *shard
+	prev, next *Scope
+
+	// Transaction bookkeeping, for the idle-in-transaction signal. The
+	// pointers come first: the collector scans a Scope up to its last one.
+	lastCaller   atomic.Pointer[string]
+	lastStmtEnd  atomic.Int64 // unix nanos
+	idleReported atomic.Int64 // the idle period (its start, unix nanos) last reported
+	running      atomic.Int32
+
+	flags atomic.Uint32 // flagEnded, ...
 
 	// The opening goroutine's stack from Caller down, symbolized only if
-	// the scope is ever reported.
-	pcs  [24]uintptr
+	// the scope is ever reported: return addresses as offsets from
+	// textBase, half the bytes of uintptrs (caller.go).
+	pcs  [24]int32
 	npcs uint8
 
-	longReported atomic.Bool
-	idleReported atomic.Int64 // the idle period (its start, unix nanos) last reported
-	ended        atomic.Bool
-	expired      atomic.Bool // a transaction's deadline passed while idle, and was logged
+	Kind Kind
 }
+
+// One word for the once-only marks: three atomic.Bools take 12 bytes.
+const (
+	flagEnded uint32 = 1 << iota
+	flagLongReported
+	flagExpired
+)
+
+// mark sets f and reports whether it was clear.
+func (s *Scope) mark(f uint32) bool { return s.flags.Or(f)&f == 0 }
+
+func (s *Scope) marked(f uint32) bool { return s.flags.Load()&f != 0 }
 
 // MarkExpired records that s's own deadline passed while it was idle and
 // that this was reported; it returns false if it already was.
-func (s *Scope) MarkExpired() bool { return s.expired.CompareAndSwap(false, true) }
+func (s *Scope) MarkExpired() bool { return s.mark(flagExpired) }
 
 // Expired reports whether MarkExpired was called.
-func (s *Scope) Expired() bool { return s.expired.Load() }
+func (s *Scope) Expired() bool { return s.marked(flagExpired) }
 
 // MarkLongRunning records that the monitor reported s; it returns false if
 // it already had.
-func (s *Scope) MarkLongRunning() bool { return s.longReported.CompareAndSwap(false, true) }
+func (s *Scope) MarkLongRunning() bool { return s.mark(flagLongReported) }
 
 // LongRunningReported reports whether the monitor reported s as long-running.
-func (s *Scope) LongRunningReported() bool { return s.longReported.Load() }
+func (s *Scope) LongRunningReported() bool { return s.marked(flagLongReported) }
 
 // MarkIdle records that the idle period starting at since was reported; it
 // returns false if that period already was.
@@ -78,10 +100,10 @@ func (s *Scope) MarkIdle(since time.Time) bool {
 }
 
 // End marks s ended; it returns false if it already was.
-func (s *Scope) End() bool { return s.ended.CompareAndSwap(false, true) }
+func (s *Scope) End() bool { return s.mark(flagEnded) }
 
 // Ended reports whether End was called.
-func (s *Scope) Ended() bool { return s.ended.Load() }
+func (s *Scope) Ended() bool { return s.marked(flagEnded) }
 
 // StatementStarted records that the statement stmt started inside the
 // transaction s, for Idle's last caller.
