@@ -52,7 +52,6 @@ type stmtCtx struct {
 	mu      sync.Mutex
 	phase   atomic.Int32
 	due     atomic.Int64
-	kicked  atomic.Bool // the sweeper woke the connection wait
 	stopped atomic.Bool // the sweeper stopped the statement
 	drv     any         // the driver connection, as Raw gives it
 	discard bool        // stopped in a way that broke the connection

@@ -220,14 +220,17 @@ func (r *Runtime) sweep() (watched int) {
 // driver. It returns sc's next due, or 0.
 func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 	if sc.phase.Load() == phaseAcquiring {
-		// Once: the due stays passed until the wait ends.
-		if sc.kicked.CompareAndSwap(false, true) {
-			sc.src.kickWaiters(nil)
-		}
-		return 0
+		// Again every refire until the wait sees its deadline: it may
+		// have checked the clock just before, and then started waiting on
+		// the gate this kick installs.
+		sc.src.kickWaiters(nil)
+		return now + int64(refire)
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	if sc.due.Load() > now {
+		return sc.due.Load() // it moved on (a wait that got its connection) since the sweep
+	}
 	first := sc.phase.CompareAndSwap(phaseRunning, phaseFired)
 	if !first && sc.phase.Load() != phaseFired {
 		return 0 // done
