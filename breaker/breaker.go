@@ -132,12 +132,25 @@ func (b *Breaker) AdmitAt(p *Permit, now time.Time) error {
 	}
 	// Shared: a half-open probe needs the fleet's go-ahead. Past this point
 	// the breaker is open or half-open, so the closed path never asks.
-	if l := b.sharedLink(); l != nil && Mode(b.mode.Load()) != ModeMetricsOnly && !b.probeGate(l, w) {
+	l := b.sharedLink()
+	if l != nil && Mode(b.mode.Load()) == ModeMetricsOnly {
+		l = nil
+	}
+	// While open, gobreaker refuses by itself: the token is not asked for.
+	stillOpen := l != nil && w.state == StateOpen && !time.Now().After(w.retryAt)
+	if l != nil && !stillOpen && !l.ProbeAllowed() {
 		return b.rejectFleetProbe(e)
 	}
 	gbDone, gbErr := e.cb.Allow()
 	if gbErr != nil {
 		return b.reject(e, gbErr)
+	}
+	// The token was skipped as still open; gobreaker, on
+	// its own clock, may have turned half-open since: then this is a
+	// probe after all, and needs the token like any other.
+	if stillOpen && !l.ProbeAllowed() {
+		gbDone(errExclude)
+		return b.rejectFleetProbe(e)
 	}
 	w = e.win.Load()
 	w.requests.Add(1)

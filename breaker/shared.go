@@ -109,18 +109,6 @@ func (b *Breaker) sharedLink() SharedLink {
 // Shared reports whether b is linked to a fleet through WithShared.
 func (b *Breaker) Shared() bool { return b != nil && b.shared.Load() != nil }
 
-// probeGate decides, for a Breaker whose current window w is not closed,
-// whether the statement may go on to gobreaker. Before OpenTimeout has
-// passed it may (gobreaker rejects it with the time left); after, only if
-// the fleet grants this instance the probe. Not consulted in
-// ModeMetricsOnly, which never rejects.
-func (b *Breaker) probeGate(l SharedLink, w *window) bool {
-	if w.state == StateOpen && !time.Now().After(w.retryAt) {
-		return true // gobreaker turns half-open only once past its expiry
-	}
-	return l.ProbeAllowed()
-}
-
 // rejectFleetProbe refuses a statement because another instance holds the
 // fleet's half-open probe (or this one is still fetching it).
 func (b *Breaker) rejectFleetProbe(e *engine) error {
