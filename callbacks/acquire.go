@@ -35,21 +35,33 @@ func (r *Runtime) acquire(ctx context.Context, src *Source, start time.Time, op,
 	if !errors.Is(err, context.DeadlineExceeded) || waitCtx.Err() != context.DeadlineExceeded {
 		return nil, waited, err
 	}
+	if te := r.waitTimeout(src, err, waited, waiters, op, table, poolTimer && ctx.Err() == nil, owned, b, timeout); te != nil {
+		return nil, waited, te
+	}
+	return nil, waited, err
+}
+
+// waitTimeout names the budget that ended a wait for a connection of src:
+// PoolTimeout when pool (its timer ran out, the caller's context did not),
+// b when own (a deadline of gormsession's ran out), else, with a
+// PoolTimeout set, the caller's own shorter deadline counts as the pool's.
+// It returns nil when none applies: err is then the caller's own.
+func (r *Runtime) waitTimeout(src *Source, err error, waited time.Duration, waiters int64, op, table string, pool, own bool, b Budget, timeout time.Duration) *TimeoutError {
 	te := &TimeoutError{Waiting: true, Waited: waited, Op: op, Table: table, Source: src.Name, Waiters: int(waiters), Err: err}
 	switch {
-	case poolTimer && ctx.Err() == nil:
+	case pool:
 		te.Budget, te.Timeout = BudgetPool, r.opts.PoolTimeout
-	case owned:
+	case own:
 		te.Budget, te.Timeout = b, timeout
 	case r.opts.PoolTimeout > 0:
 		// The caller's own deadline, shorter than PoolTimeout, ended the wait.
 		te.Budget, te.Timeout = BudgetPool, waited
 	default:
-		return nil, waited, err
+		return nil
 	}
 	st := src.DB.Stats()
 	te.InUse, te.MaxOpen = st.InUse, st.MaxOpenConnections
-	return nil, waited, te
+	return te
 }
 
 // connPool is a connection acquired for one statement, installed as its

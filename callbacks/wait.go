@@ -154,19 +154,9 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return nil, waited, err
 	}
-	te := &TimeoutError{Waiting: true, Waited: waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: src.Name, Waiters: int(waiters), Err: err}
-	switch {
-	case sc.parent.Err() == nil && poolBudget:
-		te.Budget, te.Timeout = BudgetPool, r.opts.PoolTimeout
-	case sc.parent.Err() == nil:
-		te.Budget, te.Timeout = sc.budget, sc.timeout
-	case r.opts.PoolTimeout > 0:
-		// The caller's own deadline, shorter than PoolTimeout, ended the wait.
-		te.Budget, te.Timeout = BudgetPool, waited
-	default:
-		return nil, waited, err
+	callerDone := sc.parent.Err() != nil
+	if te := r.waitTimeout(src, err, waited, waiters, sc.scope.Op, sc.scope.Table, !callerDone && poolBudget, !callerDone, sc.budget, sc.timeout); te != nil {
+		return nil, waited, te
 	}
-	st := src.DB.Stats()
-	te.InUse, te.MaxOpen = st.InUse, st.MaxOpenConnections
-	return nil, waited, te
+	return nil, waited, err
 }
