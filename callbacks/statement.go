@@ -202,17 +202,26 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 // stopped that way, the deadline goes into the statement's context after
 // all. The statement has not been sent yet.
 func (r *Runtime) arm(sc *stmtCtx, conn *sql.Conn) {
-	_ = conn.Raw(func(dc any) error {
-		sc.drv = dc
-		return nil
-	})
-	if sc.src.stoppable(sc.drv) {
+	if sc.drv = stoppableConn(sc.src, conn); sc.drv != nil {
 		r.watch(sc, phaseRunning, r.sw.at(sc.deadline))
 		return
 	}
-	sc.drv = nil
 	sc.Context, sc.cancel = context.WithDeadline(sc.parent, sc.deadline)
 	sc.deadline = time.Time{}
+}
+
+// stoppableConn returns conn's driver connection if the sweeper can stop
+// statements on it, else nil.
+func stoppableConn(src *Source, conn *sql.Conn) any {
+	var dc any
+	_ = conn.Raw(func(c any) error {
+		dc = c
+		return nil
+	})
+	if !src.stoppable(dc) {
+		return nil
+	}
+	return dc
 }
 
 // After closes the statement's scope: restores the context and pool,

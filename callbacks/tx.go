@@ -117,9 +117,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	if err == nil {
 		t.conn = conn
 		if r.outOfBand() {
-			var dc any
-			_ = conn.Raw(func(c any) error { dc = c; return nil })
-			if src.stoppable(dc) {
+			if dc := stoppableConn(src, conn); dc != nil {
 				t.w = &txWatch{drv: dc}
 			}
 		}
