@@ -50,6 +50,7 @@ type sweeper struct {
 	wg     sync.WaitGroup
 	bg     sync.WaitGroup // PostgreSQL cancel requests in flight
 	fire   []*stmtCtx     // scratch, used by the sweeper goroutine only
+	txs    []*txExpiry    // scratch, likewise
 }
 
 func (s *sweeper) init() {
@@ -86,6 +87,11 @@ func (r *Runtime) outOfBand() bool { return !r.sw.closed.Load() }
 func (r *Runtime) watch(sc *stmtCtx, phase int32, due int64) {
 	sc.due.Store(due)
 	sc.phase.Store(phase)
+	r.wake(due)
+}
+
+// wake makes the sweeper, started if need be, wake by due.
+func (r *Runtime) wake(due int64) {
 	s := &r.sw
 	if s.lower(due) {
 		select {
@@ -189,9 +195,20 @@ func (r *Runtime) sweep() (watched int) {
 	now := s.now()
 	soonest := int64(math.MaxInt64)
 	s.fire = s.fire[:0]
+	s.txs = s.txs[:0]
 	r.reg.Each(func(sp *scope.Scope) {
 		sc, ok := sp.Owner.(*stmtCtx)
 		if !ok {
+			if x, ok := sp.Owner.(*txExpiry); ok {
+				if due := x.due.Load(); due != 0 {
+					watched++
+					if due > now {
+						soonest = min(soonest, due)
+					} else {
+						s.txs = append(s.txs, x)
+					}
+				}
+			}
 			return
 		}
 		due := sc.due.Load()
@@ -210,6 +227,12 @@ func (r *Runtime) sweep() (watched int) {
 			soonest = min(soonest, due)
 		}
 		s.fire[i] = nil
+	}
+	for i, x := range s.txs {
+		if due := r.expireTx(x, now); due != 0 {
+			soonest = min(soonest, due)
+		}
+		s.txs[i] = nil
 	}
 	s.lower(soonest)
 	return watched

@@ -79,7 +79,8 @@ type Tx struct {
 	timeout  time.Duration
 	deadline time.Time // zero when not ours
 	stop     func() bool
-	w        *txWatch // set when its statements' deadlines are out of band
+	w        *txWatch  // set when its statements' deadlines are out of band
+	exp      *txExpiry // set when its own deadline is out of band
 }
 
 var _ gorm.Tx = (*Tx)(nil)
@@ -101,11 +102,17 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	if o, ok := transactionOverride(ctx); ok {
 		d = o
 	}
+	// The deadline is enforced out of band (txExpiry) where the source's
+	// statements can be stopped that way; else it is the context's.
+	oob := false
 	if d > 0 {
 		if dl, ok := ctx.Deadline(); !ok || dl.After(start.Add(d)) {
-			t.ctx, t.cancel = context.WithTimeout(ctx, d)
 			t.timeout = d
 			t.deadline = start.Add(d)
+			// Unknown yet (the source's first use): found out on the connection.
+			if oob = r.outOfBand() && src.method.Load() != methodNo; !oob {
+				t.ctx, t.cancel = context.WithTimeout(ctx, d)
+			}
 		}
 	}
 
@@ -113,7 +120,18 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	if err := src.brk.AdmitAt(&permit, start); err != nil {
 		return nil, t.fail("begin", err, start)
 	}
-	conn, waited, err := r.acquire(t.ctx, src, start, "begin", "", t.cancel != nil, BudgetTransaction, d)
+	waitCtx, owned := t.ctx, t.cancel != nil
+	if oob {
+		// The wait needs a timer only if the transaction's deadline can
+		// end it before PoolTimeout does.
+		if pt := r.opts.PoolTimeout; pt <= 0 || !start.Add(pt).Before(t.deadline) {
+			var cancel context.CancelFunc
+			waitCtx, cancel = context.WithDeadline(ctx, t.deadline)
+			defer cancel()
+			owned = true
+		}
+	}
+	conn, _, err := r.acquire(waitCtx, src, start, "begin", "", owned, BudgetTransaction, d)
 	if err == nil {
 		t.conn = conn
 		if r.outOfBand() {
@@ -121,7 +139,36 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 				t.w = &txWatch{drv: dc}
 			}
 		}
+		if oob && t.w == nil { // not stoppable after all
+			oob = false
+			t.ctx, t.cancel = context.WithDeadline(ctx, t.deadline)
+		}
+		if oob {
+			t.exp = &txExpiry{drv: t.w.drv, w: t.w, conn: conn, scope: t.scope, parent: ctx, timeout: d}
+			t.scope.Owner = t.exp
+			t.exp.busy.Store(true)
+			r.reg.Open(t.scope) // the sweeper finds the expiry through it
+			t.exp.due.Store(r.sw.at(t.deadline))
+			r.wake(t.exp.due.Load())
+		}
 		t.tx, err = conn.BeginTx(t.ctx, opts)
+		if x := t.exp; x != nil {
+			x.mu.Lock()
+			if x.state == txFired && err == nil {
+				_ = t.tx.Rollback() // BEGIN answered past the deadline
+				err = context.DeadlineExceeded
+			}
+			if x.state == txFired {
+				err = &TimeoutError{Budget: BudgetTransaction, Timeout: d, Op: "begin", Source: src.Name, Err: err}
+			}
+			x.tx = t.tx
+			x.mu.Unlock()
+			x.busy.Store(false)
+			if err != nil {
+				x.end()
+				r.reg.Close(t.scope)
+			}
+		}
 		if err != nil {
 			conn.Close()
 		}
@@ -130,8 +177,9 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	if err != nil {
 		return nil, t.fail("begin", errclass.MarkBeforeStatement(err), start)
 	}
-	_ = waited
-	r.reg.Open(t.scope)
+	if t.exp == nil {
+		r.reg.Open(t.scope)
+	}
 	if t.ctx.Done() != nil {
 		// The deadline or the caller's cancel rolls the transaction back
 		// (database/sql does that); give the connection back to the pool too.
@@ -145,7 +193,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 			c.Close()
 		})
 	}
-	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel, w: t.w})
+	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel, w: t.w, exp: t.exp})
 	return t, nil
 }
 
@@ -157,6 +205,7 @@ type leak struct {
 	conn   *sql.Conn
 	cancel context.CancelFunc
 	w      *txWatch
+	exp    *txExpiry
 }
 
 // leaked runs when a Tx was garbage-collected. If it never ended, it was
@@ -172,6 +221,7 @@ func (r *Runtime) leaked(l leak) {
 }
 
 func (r *Runtime) rollbackLeaked(l leak) {
+	l.exp.end()
 	_ = l.tx.Rollback()
 	l.w.release()
 	if l.conn != nil {
@@ -239,13 +289,19 @@ func (t *Tx) Commit() error {
 	// database/sql refuses a COMMIT whose context already ended without
 	// sending it; once sent, a deadline or a lost connection leaves the
 	// outcome unknown: the server may have committed.
-	refused := t.ctx != nil && t.ctx.Err() != nil
+	refused := t.ctx != nil && t.ctx.Err() != nil || t.exp.fired()
 	t.finishing()
 	var err error
 	abandoned := false
-	if t.bounded() {
+	switch {
+	case refused && t.exp.fired():
+		// As database/sql does for an ended context: not sent. The
+		// sweeper's rollback may not have run yet.
+		_ = t.tx.Rollback()
+		err = sql.ErrTxDone
+	case t.bounded():
 		err, abandoned = t.await(t.tx.Commit)
-	} else {
+	default:
 		err = t.tx.Commit()
 	}
 	if err != nil {
@@ -281,7 +337,7 @@ func (t *Tx) Rollback() error {
 	} else {
 		err = t.tx.Rollback()
 	}
-	if errors.Is(err, sql.ErrTxDone) && !t.implicit && !t.scope.Ended() && t.ctx.Err() != nil {
+	if errors.Is(err, sql.ErrTxDone) && !t.implicit && !t.scope.Ended() && (t.ctx.Err() != nil || t.exp.fired()) {
 		err = nil
 	}
 	t.end("rollback", err, start, abandoned)
@@ -293,6 +349,9 @@ func (t *Tx) Rollback() error {
 func (t *Tx) finishing() {
 	if !t.implicit && t.scope != nil {
 		t.scope.Finishing()
+	}
+	if t.exp != nil {
+		t.exp.busy.Store(true)
 	}
 }
 
@@ -328,7 +387,8 @@ func (t *Tx) await(fn func() error) (err error, abandoned bool) {
 // timedOut returns a *TimeoutError if err comes from the transaction's own
 // deadline having passed.
 func (t *Tx) timedOut(err error, op string) error {
-	if t.cancel == nil || t.ctx.Err() != context.DeadlineExceeded || t.parent.Err() != nil {
+	own := t.cancel != nil && t.ctx.Err() == context.DeadlineExceeded || t.exp.fired()
+	if !own || t.parent.Err() != nil {
 		return nil
 	}
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, sql.ErrTxDone) {
@@ -347,6 +407,7 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	if t.stop != nil {
 		t.stop()
 	}
+	t.exp.end()
 	t.w.release()
 	if t.conn != nil {
 		if abandoned {

@@ -1,0 +1,112 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/replyrocket/gormsession/internal/interrupt"
+	"github.com/replyrocket/gormsession/internal/scope"
+)
+
+// txExpiry enforces a tracked transaction's own deadline out of band, as
+// the sweeper does a statement's: the transaction's context then carries
+// no timer, so BEGIN and COMMIT do not start the driver's watcher, and
+// database/sql's transaction context does not hang off a timer context.
+// When the deadline passes the sweeper stops whatever BEGIN, COMMIT or
+// ROLLBACK is in flight, and rolls the transaction back and returns its
+// connection, as database/sql and the AfterFunc do for a context deadline.
+// It holds nothing that refers to the Tx, which must stay collectable for
+// leak detection.
+type txExpiry struct {
+	due  atomic.Int64 // 0: not watched
+	busy atomic.Bool  // BEGIN, COMMIT or ROLLBACK in flight
+
+	mu      sync.Mutex
+	state   int32 // txLive, txFired, txEnded; guarded by mu
+	stopped bool  // the driver connection was stopped once
+
+	drv     any
+	w       *txWatch
+	tx      *sql.Tx // set once BEGIN succeeded, under mu
+	conn    *sql.Conn
+	scope   *scope.Scope
+	parent  context.Context
+	timeout time.Duration
+}
+
+const (
+	txLive int32 = iota
+	txFired
+	txEnded
+)
+
+// fired reports whether x's deadline passed. A nil x did not.
+func (x *txExpiry) fired() bool {
+	if x == nil {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.state == txFired
+}
+
+// end stops the watch; the transaction ended on its own. A nil x does
+// nothing.
+func (x *txExpiry) end() {
+	if x == nil {
+		return
+	}
+	x.due.Store(0)
+	x.mu.Lock()
+	if x.state == txLive {
+		x.state = txEnded
+	}
+	x.mu.Unlock()
+}
+
+// expireTx acts on x, whose deadline passed, and returns its next due (0:
+// none). The first time, an idle transaction is logged, rolled back and
+// its connection returned; as long as BEGIN, COMMIT or ROLLBACK is in
+// flight its connection is stopped, again every refire.
+func (r *Runtime) expireTx(x *txExpiry, now int64) int64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.state == txEnded {
+		return 0
+	}
+	first := x.state == txLive
+	x.state = txFired
+	if x.busy.Load() {
+		_, cancelOnServer, _ := interrupt.Stop(x.drv)
+		if cancelOnServer != nil && !x.stopped {
+			r.sw.bg.Add(1)
+			go func() {
+				defer r.sw.bg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+				_ = cancelOnServer(ctx)
+				cancel()
+			}()
+		}
+		x.stopped = true
+	}
+	if first && x.tx != nil {
+		tx := x.tx
+		r.sw.bg.Add(1)
+		go func() {
+			defer r.sw.bg.Done()
+			r.expiredIdle(x.scope, x.parent, x.timeout)
+			_ = tx.Rollback() // waits for a statement still running
+			x.w.release()
+			x.conn.Close()
+		}()
+	}
+	if !x.busy.Load() && !first {
+		return 0
+	}
+	due := now + int64(refire)
+	x.due.Store(due)
+	return due
+}
