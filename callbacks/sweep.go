@@ -263,18 +263,24 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 		sc.stopped.Store(true)
 		sc.discard = discard || err != nil
 		if cancelOnServer != nil {
-			r.sw.bg.Add(1)
-			go func() {
-				defer r.sw.bg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
-				_ = cancelOnServer(ctx)
-				cancel()
-			}()
+			r.cancelInBackground(cancelOnServer)
 		}
 	}
 	due := now + int64(refire)
 	sc.due.Store(due)
 	return due
+}
+
+// cancelInBackground sends a server-side cancel (interrupt.Stop's) from a
+// goroutine of its own, bounded by cancelTimeout; Wait waits for it.
+func (r *Runtime) cancelInBackground(cancelOnServer func(context.Context) error) {
+	r.sw.bg.Add(1)
+	go func() {
+		defer r.sw.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+		_ = cancelOnServer(ctx)
+		cancel()
+	}()
 }
 
 // Close stops the deadline sweeper once no statement it watches is left;

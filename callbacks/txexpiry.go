@@ -82,13 +82,7 @@ func (r *Runtime) expireTx(x *txExpiry, now int64) int64 {
 	if x.busy.Load() {
 		_, cancelOnServer, _ := interrupt.Stop(x.drv)
 		if cancelOnServer != nil && !x.stopped {
-			r.sw.bg.Add(1)
-			go func() {
-				defer r.sw.bg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
-				_ = cancelOnServer(ctx)
-				cancel()
-			}()
+			r.cancelInBackground(cancelOnServer)
 		}
 		x.stopped = true
 	}
