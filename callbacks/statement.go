@@ -10,6 +10,7 @@ import (
 	"gorm.io/plugin/dbresolver"
 
 	"github.com/replyrocket/gormsession/breaker"
+	"github.com/replyrocket/gormsession/internal/clock"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -86,7 +87,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 				shared, rt = &outer.cp, routePassthrough
 			}
 		}
-		now := time.Now()
+		now := clock.Now()
 		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
 		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now, Ctx: parent, Owner: sc}
 		if tx != nil {
@@ -213,11 +214,7 @@ func (r *Runtime) arm(sc *stmtCtx, conn *sql.Conn) {
 // stoppableConn returns conn's driver connection if the sweeper can stop
 // statements on it, else nil.
 func stoppableConn(src *Source, conn *sql.Conn) any {
-	var dc any
-	_ = conn.Raw(func(c any) error {
-		dc = c
-		return nil
-	})
+	dc := driverConnOf(conn)
 	if !src.stoppable(dc) {
 		return nil
 	}
@@ -250,7 +247,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			r.returnedAfterReclaim(sc, db.Error)
 			return
 		}
-		end := time.Now()
+		end := clock.Now()
 		elapsed := end.Sub(sc.scope.Start)
 		err := db.Error
 		cancelling := false // the server-side cancel still runs, and will release

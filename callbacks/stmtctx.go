@@ -23,7 +23,6 @@ type stmtCtx struct {
 	parent          context.Context // Statement.Context before the scope
 	stmt            *gorm.Statement
 	scope           scope.Scope
-	op              Op
 	src             *Source
 	tx              *Tx // the tracked transaction the statement runs in
 
@@ -38,24 +37,31 @@ type stmtCtx struct {
 	waited   time.Duration
 	permit   breaker.Permit // the breaker's admission; Done with the outcome
 
-	rejected    bool  // refused before anything was sent
 	loggedBelow error // an error a nested scope already logged
 
-	// armed is set once the before-step finished: only then may Reclaim
-	// read the fields above. suspect holds when (unix nanos) Reclaim first
-	// saw the statement's context ended with its after-step not yet run.
-	armed   atomic.Bool
+	// suspect holds when (unix nanos) Reclaim first saw the statement's
+	// context ended with its after-step not yet run.
 	suspect atomic.Int64
 
 	// Out-of-band deadline (sweep.go). mu orders the sweeper's stopping of
 	// the statement with the after-step's taking it back.
-	mu      sync.Mutex
-	phase   atomic.Int32
-	due     atomic.Int64
-	stopped atomic.Bool // the sweeper stopped the statement
-	drv     any         // the driver connection, as Raw gives it
-	discard bool        // stopped in a way that broke the connection
-	wait    waitCtx
+	mu   sync.Mutex
+	due  atomic.Int64
+	drv  any // the driver connection, as Raw gives it
+	wait waitCtx
+
+	// The small fields last, packed into two words, past the last pointer
+	// (the collector scans no further): a stmtCtx is allocated with every
+	// statement, and its size class is paid for every statement.
+
+	// armed is set once the before-step finished: only then may Reclaim
+	// read the fields above.
+	armed    atomic.Bool
+	phase    atomic.Int32
+	stopped  atomic.Bool // the sweeper stopped the statement
+	op       Op
+	rejected bool // refused before anything was sent
+	discard  bool // stopped in a way that broke the connection
 }
 
 // Deadline returns the statement's deadline when the sweeper enforces it,

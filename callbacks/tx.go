@@ -13,6 +13,7 @@ import (
 
 	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/callbacks/errclass"
+	"github.com/replyrocket/gormsession/internal/clock"
 	"github.com/replyrocket/gormsession/internal/scope"
 )
 
@@ -93,7 +94,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	start := time.Now()
+	start := clock.Now()
 	t := &Tx{rt: r, src: src, parent: ctx, ctx: ctx}
 	t.scope = &scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start, Ctx: ctx}
 	scope.Capture(t.scope, 1)
@@ -285,7 +286,7 @@ func (t *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 // *CommitUnknownError; one refused because the transaction's own deadline
 // passed returns a *TimeoutError.
 func (t *Tx) Commit() error {
-	start := time.Now()
+	start := clock.Now()
 	// database/sql refuses a COMMIT whose context already ended without
 	// sending it; once sent, a deadline or a lost connection leaves the
 	// outcome unknown: the server may have committed.
@@ -324,7 +325,7 @@ func (t *Tx) Commit() error {
 // ends), Rollback returns nil: the work is undone either way. A second
 // Rollback, or one after Commit, returns sql.ErrTxDone (category closed).
 func (t *Tx) Rollback() error {
-	start := time.Now()
+	start := clock.Now()
 	t.finishing()
 	var err error
 	abandoned := false

@@ -57,9 +57,21 @@ type waitCtx struct {
 	g        *gate
 	deadline time.Time // the wait's: the sooner of PoolTimeout and the statement's
 	looks    atomic.Int32
-	watched  atomic.Bool // the sweeper knows the wait's deadline
+	flags    atomic.Uint32 // waitWatched, waitBlocked
 	stop     atomic.Pointer[func() bool]
 }
+
+// waitCtx.flags: the sweeper knows the wait's deadline; the wait is
+// counted in the source's waiting (it did block).
+const (
+	waitWatched uint32 = 1 << iota
+	waitBlocked
+)
+
+// mark sets f and reports whether it was clear.
+func (w *waitCtx) mark(f uint32) bool { return w.flags.Or(f)&f == 0 }
+
+func (w *waitCtx) marked(f uint32) bool { return w.flags.Load()&f != 0 }
 
 // Deadline returns the wait's deadline, or the caller's if sooner.
 func (w *waitCtx) Deadline() (time.Time, bool) {
@@ -86,7 +98,10 @@ func (w *waitCtx) Done() <-chan struct{} {
 // pays for neither.
 func (w *waitCtx) slow() {
 	sc := w.sc
-	if !w.deadline.IsZero() && w.watched.CompareAndSwap(false, true) {
+	if w.mark(waitBlocked) {
+		sc.src.waiting.Add(1)
+	}
+	if !w.deadline.IsZero() && w.mark(waitWatched) {
 		w.rt.watch(sc, phaseAcquiring, w.rt.sw.at(w.deadline))
 	}
 	if sc.parent.Done() != nil {
@@ -115,7 +130,6 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 			w.deadline, poolBudget = p, true
 		}
 	}
-	src.waiting.Add(1)
 	var conn *sql.Conn
 	var err error
 	for {
@@ -142,8 +156,15 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 			break
 		}
 	}
-	waiters := src.waiting.Add(-1)
-	if w.watched.Load() {
+	if !w.marked(waitBlocked) && err == nil {
+		// Taken at once: no clock read, no shared counter touched.
+		return conn, 0, nil
+	}
+	waiters := src.waiting.Load()
+	if w.marked(waitBlocked) {
+		waiters = src.waiting.Add(-1)
+	}
+	if w.marked(waitWatched) {
 		sc.phase.Store(phaseNone)
 		sc.due.Store(0)
 	}
