@@ -96,7 +96,9 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	}
 	start := clock.Now()
 	t := &Tx{rt: r, src: src, parent: ctx, ctx: ctx}
-	t.scope = &scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start, Ctx: ctx}
+	st := new(txState)
+	st.scope = scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start, Ctx: ctx}
+	t.scope = &st.scope
 	scope.Capture(t.scope, 1)
 
 	d := r.opts.TransactionTimeout
@@ -137,7 +139,8 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		t.conn = conn
 		if r.outOfBand() {
 			if dc := stoppableConn(src, conn); dc != nil {
-				t.w = &txWatch{drv: dc}
+				st.w.drv = dc
+				t.w = &st.w
 			}
 		}
 		if oob && t.w == nil { // not stoppable after all
@@ -145,7 +148,8 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 			t.ctx, t.cancel = context.WithDeadline(ctx, t.deadline)
 		}
 		if oob {
-			t.exp = &txExpiry{drv: t.w.drv, w: t.w, conn: conn, scope: t.scope, parent: ctx, timeout: d}
+			t.exp = &st.exp
+			t.exp.drv, t.exp.w, t.exp.conn, t.exp.scope, t.exp.parent, t.exp.timeout = t.w.drv, t.w, conn, t.scope, ctx, d
 			t.scope.Owner = t.exp
 			t.exp.busy.Store(true)
 			r.reg.Open(t.scope) // the sweeper finds the expiry through it
@@ -196,6 +200,23 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	}
 	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel, w: t.w, exp: t.exp})
 	return t, nil
+}
+
+// txState is a tracked transaction's scope and out-of-band deadline
+// state, in one allocation apart from the Tx: the registry and the
+// sweeper hold them, and must not keep the Tx from being collected.
+type txState struct {
+	scope scope.Scope
+	w     txWatch
+	exp   txExpiry
+}
+
+// isBudget reports whether err is a *TimeoutError of budget b. Apart from
+// its caller so that the target errors.As needs is only allocated on the
+// path that asks.
+func isBudget(err error, b Budget) bool {
+	var te *TimeoutError
+	return errors.As(err, &te) && te.Budget == b
 }
 
 // leak is what the cleanup of a garbage-collected Tx needs; nothing in it
@@ -424,7 +445,7 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	}
 	t.rt.reg.Close(t.scope)
 	var already error // the deadline's line was written when it passed
-	if te := (*TimeoutError)(nil); t.scope.Expired() && errors.As(err, &te) && te.Budget == BudgetTransaction {
+	if t.scope.Expired() && isBudget(err, BudgetTransaction) {
 		already = err
 	}
 	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, already)

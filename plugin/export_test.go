@@ -16,3 +16,6 @@ func PolicyClosed(r *ReplicaPolicy) bool {
 	defer r.mu.Unlock()
 	return r.closed
 }
+
+// SameContext is sameContext, for its table test.
+var SameContext = sameContext

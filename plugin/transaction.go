@@ -138,7 +138,14 @@ func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOp
 	if o.sqlOpts != nil {
 		txOpts = append(txOpts, o.sqlOpts)
 	}
-	tx := db.Session(&gorm.Session{Context: ctx, NewDB: isNewDB(db)}).Begin(txOpts...)
+	var tx *gorm.DB
+	if sameContext(db.Statement.Context, ctx) {
+		// Begin scopes the transaction's session to db's context itself:
+		// a session of our own first would clone the statement twice more.
+		tx = db.Begin(txOpts...)
+	} else {
+		tx = db.Session(&gorm.Session{Context: ctx, NewDB: isNewDB(db)}).Begin(txOpts...)
+	}
 	if tx.Error != nil {
 		return tx.Error
 	}
@@ -243,6 +250,18 @@ var cloneField = func() int {
 // statements then each start from a new Statement instead of cloning the
 // db's (conditions on db would carry into every one; a fresh db has none).
 // Matching db.Transaction saves ~4 allocations per statement inside.
+// sameContext reports whether a and b are the same context. A context of
+// an uncomparable type is never the same as another: the comparison's
+// panic is recovered.
+func sameContext(a, b context.Context) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
 func isNewDB(db *gorm.DB) bool {
 	if cloneField < 0 {
 		return false

@@ -214,17 +214,26 @@ func TestTransactionSessionMatchesGorm(t *testing.T) {
 		err = tx.Model(&Item{}).Count(&got[1]).Error
 		return got, err
 	}
+	type key struct{}
+	valued := context.WithValue(context.Background(), key{}, "v")
 	for _, tc := range []struct {
 		name string
 		db   *gorm.DB
+		ctx  context.Context // the db's own, or another
 	}{
-		{"fresh db", db},
-		{"session", db.WithContext(context.Background())},
-		{"db with a condition", db.Where("price <= ?", 10)},
+		{"fresh db", db, context.Background()},
+		{"fresh db, another context", db, valued},
+		{"session", db.WithContext(context.Background()), context.Background()},
+		{"session with that context", db.WithContext(valued), valued},
+		{"db with a condition", db.Where("price <= ?", 10), context.Background()},
+		{"db with a condition, another context", db.Where("price <= ?", 10), valued},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ours, theirs [2]int64
-			err := sessionplugin.Transaction(context.Background(), tc.db, func(tx *gorm.DB) (err error) {
+			err := sessionplugin.Transaction(tc.ctx, tc.db, func(tx *gorm.DB) (err error) {
+				if got, want := tx.Statement.Context.Value(key{}), tc.ctx.Value(key{}); got != want {
+					t.Errorf("the transaction's context has %v for the caller's key, want %v", got, want)
+				}
 				ours, err = work(tx)
 				return err
 			})
@@ -239,6 +248,35 @@ func TestTransactionSessionMatchesGorm(t *testing.T) {
 			}
 			if ours != theirs {
 				t.Errorf("Transaction counted %v, db.Transaction %v", ours, theirs)
+			}
+		})
+	}
+}
+
+// uncomparableCtx is a context whose == panics.
+type uncomparableCtx struct {
+	context.Context
+	fields []string
+}
+
+func TestSameContext(t *testing.T) {
+	bg := context.Background()
+	valued := context.WithValue(bg, struct{}{}, 1)
+	odd := uncomparableCtx{bg, nil}
+	for _, tc := range []struct {
+		name string
+		a, b context.Context
+		want bool
+	}{
+		{"same", valued, valued, true},
+		{"background", bg, context.Background(), true},
+		{"different", bg, valued, false},
+		{"nil and a context", nil, bg, false},
+		{"uncomparable", odd, uncomparableCtx{bg, nil}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sessionplugin.SameContext(tc.a, tc.b); got != tc.want {
+				t.Errorf("SameContext = %v, want %v", got, tc.want)
 			}
 		})
 	}
