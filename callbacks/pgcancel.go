@@ -31,7 +31,7 @@ const cancelTimeout = 2 * time.Second
 // then returns the connection and releases sc: the caller must not.
 func (r *Runtime) cancelOnServer(sc *stmtCtx) bool {
 	var pc *pgconn.PgConn
-	_ = sc.conn.Raw(func(dc any) error {
+	_ = sc.cp.conn.Raw(func(dc any) error {
 		if c, ok := dc.(interface{ Conn() *pgx.Conn }); ok {
 			pc = c.Conn().PgConn()
 		}
@@ -47,9 +47,9 @@ func (r *Runtime) cancelOnServer(sc *stmtCtx) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
 		_ = pc.CancelRequest(ctx)
 		cancel()
-		discard(sc.conn)
+		discard(sc.cp.conn)
 		if !state.CompareAndSwap(0, 1) {
-			sc.conn.Close()
+			sc.cp.conn.Close()
 			r.release(sc)
 		}
 		close(finished)

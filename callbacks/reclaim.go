@@ -63,17 +63,17 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 	r.log.Error("abandoned database statement: its GORM after-callback did not run within ReclaimAfter of its context ending (a callback or model hook panicked and the panic was recovered above GORM, or a hook ignores the context); connection returned, scope closed",
 		zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
 		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
-		zap.Bool("held_connection", sc.conn != nil), zap.String("stack", s.Stack()))
+		zap.Bool("held_connection", sc.cp.conn != nil), zap.String("stack", s.Stack()))
 	if t := sc.tx; t != nil && t.w != nil {
 		t.w.cur.CompareAndSwap(sc, nil) // else it would keep the Tx from being collected
 	}
 	go func() {
 		fired := sc.finishWatch()
-		if sc.conn != nil {
+		if sc.cp.conn != nil {
 			if fired && sc.discard {
-				discard(sc.conn) // waits for the statement to return
+				discard(sc.cp.conn) // waits for the statement to return
 			}
-			sc.conn.Close() // waits for anything still running on it
+			sc.cp.conn.Close() // waits for anything still running on it
 		}
 		r.release(sc)
 	}()

@@ -83,7 +83,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			// A nested statement (Preload, a hook) whose source dbresolver
 			// picked again: reuse the connection the outer one holds, as
 			// waiting for a second one could deadlock a small pool.
-			if outer := stmtFrom(parent); outer != nil && outer.conn != nil && outer.src == src {
+			if outer := stmtFrom(parent); outer != nil && outer.cp.conn != nil && outer.src == src {
 				shared, rt = &outer.cp, routePassthrough
 			}
 		}
@@ -147,7 +147,6 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if !sc.deadline.IsZero() {
 			r.arm(sc, conn)
 		}
-		sc.conn = conn
 		sc.cp = connPool{conn: conn, src: src}
 		sc.origPool = stmt.ConnPool
 		stmt.ConnPool = &sc.cp
@@ -254,7 +253,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if err != nil && !sc.rejected && (fired || sc.ownDeadlineFired()) {
 			var te *TimeoutError
 			if !errors.As(err, &te) {
-				if sc.conn != nil && !fired {
+				if sc.cp.conn != nil && !fired {
 					cancelling = !r.cancelOnServer(sc)
 				}
 				err = &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
@@ -278,7 +277,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if cancelling {
 			return
 		}
-		if op == OpRow && sc.conn != nil {
+		if op == OpRow && sc.cp.conn != nil {
 			rows, _ := stmt.Dest.(*sql.Rows)
 			if rows != nil && err != nil {
 				rows.Close() // the caller got an error: nobody else will
@@ -287,7 +286,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			// The caller reads the rows after we return; the connection goes
 			// back, the timer stops and the scope ends when they close them.
 			go func() {
-				sc.conn.Close() // waits for the rows to close
+				sc.cp.conn.Close() // waits for the rows to close
 				if rows != nil {
 					r.rowsCut(sc)
 				}
@@ -295,11 +294,11 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			}()
 			return
 		}
-		if sc.conn != nil {
+		if sc.cp.conn != nil {
 			if fired && sc.discard {
-				discard(sc.conn)
+				discard(sc.cp.conn)
 			}
-			sc.conn.Close()
+			sc.cp.conn.Close()
 		}
 		r.release(sc)
 	}

@@ -2,7 +2,6 @@ package callbacks
 
 import (
 	"context"
-	"database/sql"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,8 +31,7 @@ type stmtCtx struct {
 	timeout  time.Duration
 
 	origPool gorm.ConnPool // restored by the after-step
-	conn     *sql.Conn     // acquired for this statement
-	cp       connPool      // conn, as installed in Statement.ConnPool
+	cp       connPool      // the connection acquired for the statement, as installed in Statement.ConnPool
 	waited   time.Duration
 	permit   breaker.Permit // the breaker's admission; Done with the outcome
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -123,18 +124,14 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	if err := src.brk.AdmitAt(&permit, start); err != nil {
 		return nil, t.fail("begin", err, start)
 	}
-	waitCtx, owned := t.ctx, t.cancel != nil
+	var conn *sql.Conn
+	var err error
 	if oob {
-		// The wait needs a timer only if the transaction's deadline can
-		// end it before PoolTimeout does.
-		if pt := r.opts.PoolTimeout; pt <= 0 || !start.Add(pt).Before(t.deadline) {
-			var cancel context.CancelFunc
-			waitCtx, cancel = context.WithDeadline(ctx, t.deadline)
-			defer cancel()
-			owned = true
-		}
+		st.src, st.parent = src, ctx
+		conn, err = r.acquireForTx(st, start, t.deadline, d)
+	} else {
+		conn, _, err = r.acquire(t.ctx, src, start, "begin", "", t.cancel != nil, BudgetTransaction, d)
 	}
-	conn, _, err := r.acquire(waitCtx, src, start, "begin", "", owned, BudgetTransaction, d)
 	if err == nil {
 		t.conn = conn
 		if r.outOfBand() {
@@ -209,6 +206,14 @@ type txState struct {
 	scope scope.Scope
 	w     txWatch
 	exp   txExpiry
+
+	// BEGIN's wait for a connection, out of band (wait.go).
+	src       *Source
+	parent    context.Context
+	wait      waitCtx
+	waitMu    sync.Mutex
+	waitOver  bool
+	waitTimer *time.Timer
 }
 
 // isBudget reports whether err is a *TimeoutError of budget b. Apart from

@@ -48,12 +48,15 @@ func (s *Source) kickWaiters(old *gate) {
 	old.cancel()
 }
 
-// waitCtx is what DB.Conn sees while an out-of-band statement waits for a
-// connection: the source's gate for Done and Err, the statement's for
-// values and deadline. It lives in the statement's state: no allocation.
+// waitCtx is what DB.Conn sees while an out-of-band statement, or the
+// BEGIN of an out-of-band transaction, waits for a connection: the
+// source's gate for Done and Err, the caller's context for values and
+// deadline. It lives in the statement's (or transaction's) state: no
+// allocation.
 type waitCtx struct {
 	rt       *Runtime
-	sc       *stmtCtx
+	sc       *stmtCtx // the statement waiting, or nil
+	tx       *txState // else the transaction waiting
 	g        *gate
 	deadline time.Time // the wait's: the sooner of PoolTimeout and the statement's
 	looks    atomic.Int32
@@ -61,8 +64,9 @@ type waitCtx struct {
 	stop     atomic.Pointer[func() bool]
 }
 
-// waitCtx.flags: the sweeper knows the wait's deadline; the wait is
-// counted in the source's waiting (it did block).
+// waitCtx.flags: the wait's deadline is watched (by the sweeper for a
+// statement, by a timer for a transaction); the wait is counted in the
+// source's waiting (it did block).
 const (
 	waitWatched uint32 = 1 << iota
 	waitBlocked
@@ -73,9 +77,24 @@ func (w *waitCtx) mark(f uint32) bool { return w.flags.Or(f)&f == 0 }
 
 func (w *waitCtx) marked(f uint32) bool { return w.flags.Load()&f != 0 }
 
+// parent is the waiting caller's context.
+func (w *waitCtx) parent() context.Context {
+	if w.sc != nil {
+		return w.sc.parent
+	}
+	return w.tx.parent
+}
+
+func (w *waitCtx) src() *Source {
+	if w.sc != nil {
+		return w.sc.src
+	}
+	return w.tx.src
+}
+
 // Deadline returns the wait's deadline, or the caller's if sooner.
 func (w *waitCtx) Deadline() (time.Time, bool) {
-	if pdl, ok := w.sc.parent.Deadline(); ok && (w.deadline.IsZero() || pdl.Before(w.deadline)) {
+	if pdl, ok := w.parent().Deadline(); ok && (w.deadline.IsZero() || pdl.Before(w.deadline)) {
 		return pdl, true
 	}
 	return w.deadline, !w.deadline.IsZero()
@@ -93,20 +112,24 @@ func (w *waitCtx) Done() <-chan struct{} {
 	return w.g.ctx.Done()
 }
 
-// slow readies a wait that will block: the sweeper is told its deadline,
-// and the caller's cancel is made to wake it. A connection taken at once
-// pays for neither.
+// slow readies a wait that will block: its deadline is watched, and the
+// caller's cancel is made to wake it. A connection taken at once pays for
+// neither.
 func (w *waitCtx) slow() {
-	sc := w.sc
+	src := w.src()
 	if w.mark(waitBlocked) {
-		sc.src.waiting.Add(1)
+		src.waiting.Add(1)
 	}
 	if !w.deadline.IsZero() && w.mark(waitWatched) {
-		w.rt.watch(sc, phaseAcquiring, w.rt.sw.at(w.deadline))
+		if w.sc != nil {
+			w.rt.watch(w.sc, phaseAcquiring, w.rt.sw.at(w.deadline))
+		} else {
+			w.tx.watchWait(w.deadline)
+		}
 	}
-	if sc.parent.Done() != nil {
+	if parent := w.parent(); parent.Done() != nil {
 		g := w.g
-		stop := context.AfterFunc(sc.parent, func() { sc.src.kickWaiters(g) })
+		stop := context.AfterFunc(parent, func() { src.kickWaiters(g) })
 		w.stop.Store(&stop)
 	}
 }
@@ -114,8 +137,78 @@ func (w *waitCtx) slow() {
 // Err returns the gate's error.
 func (w *waitCtx) Err() error { return w.g.ctx.Err() }
 
-// Value reads the statement's context.
-func (w *waitCtx) Value(key any) any { return w.sc.Value(key) }
+// Value reads the statement's context, or the transaction's caller's.
+func (w *waitCtx) Value(key any) any {
+	if w.sc != nil {
+		return w.sc.Value(key)
+	}
+	return w.tx.parent.Value(key)
+}
+
+// watchWait wakes the BEGIN waiting on st at deadline, through its
+// source's gate, and again every refire until the wait ends: like the
+// sweeper does a statement's wait, for the same reason (the waiter may
+// have read the clock just before the kick, then waited on the next gate).
+func (st *txState) watchWait(deadline time.Time) {
+	src := st.src
+	var kick func()
+	kick = func() {
+		src.kickWaiters(nil)
+		st.waitMu.Lock()
+		if !st.waitOver {
+			st.waitTimer.Reset(refire)
+		}
+		st.waitMu.Unlock()
+	}
+	st.waitMu.Lock()
+	if !st.waitOver {
+		st.waitTimer = time.AfterFunc(time.Until(deadline), kick)
+	}
+	st.waitMu.Unlock()
+}
+
+// endWait stops watchWait's timer.
+func (st *txState) endWait() {
+	st.waitMu.Lock()
+	st.waitOver = true
+	if st.waitTimer != nil {
+		st.waitTimer.Stop()
+	}
+	st.waitMu.Unlock()
+}
+
+// waitConn takes a connection from w's source, waiting on its gate until
+// w.deadline (the sweeper or watchWait kicks the gate then), the caller's
+// context ends, or a connection is free. blocked reports whether it
+// waited at all.
+func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error) {
+	src, parent := w.src(), w.parent()
+	for {
+		if perr := parent.Err(); perr != nil {
+			err = perr // as database/sql would, before taking a connection
+			break
+		}
+		w.g = src.currentGate()
+		w.looks.Store(0)
+		conn, err = src.DB.Conn(w)
+		if w.stop.Load() != nil {
+			(*w.stop.Swap(nil))()
+		}
+		if err == nil || w.g.ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+			break
+		}
+		// The gate was cancelled: for this wait, or for another.
+		if perr := parent.Err(); perr != nil {
+			err = perr
+			break
+		}
+		if !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+			err = context.DeadlineExceeded
+			break
+		}
+	}
+	return conn, w.marked(waitBlocked), err
+}
 
 // acquireOutOfBand takes a connection for sc from src like acquire, with the
 // wait's deadline enforced by the sweeper through src's gate instead of a
@@ -130,43 +223,48 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 			w.deadline, poolBudget = p, true
 		}
 	}
-	var conn *sql.Conn
-	var err error
-	for {
-		if perr := sc.parent.Err(); perr != nil {
-			err = perr // as database/sql would, before taking a connection
-			break
-		}
-		w.g = src.currentGate()
-		w.looks.Store(0)
-		conn, err = src.DB.Conn(w)
-		if w.stop.Load() != nil {
-			(*w.stop.Swap(nil))()
-		}
-		if err == nil || w.g.ctx.Err() == nil || !errors.Is(err, context.Canceled) {
-			break
-		}
-		// The gate was cancelled: for this wait, or for another.
-		if perr := sc.parent.Err(); perr != nil {
-			err = perr
-			break
-		}
-		if !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
-			err = context.DeadlineExceeded
-			break
-		}
-	}
-	if !w.marked(waitBlocked) && err == nil {
+	conn, blocked, err := r.waitConn(w)
+	if !blocked && err == nil {
 		// Taken at once: no clock read, no shared counter touched.
 		return conn, 0, nil
-	}
-	waiters := src.waiting.Load()
-	if w.marked(waitBlocked) {
-		waiters = src.waiting.Add(-1)
 	}
 	if w.marked(waitWatched) {
 		sc.phase.Store(phaseNone)
 		sc.due.Store(0)
+	}
+	return r.waitResult(w, conn, err, start, poolBudget, sc.scope.Op, sc.scope.Table, sc.budget, sc.timeout)
+}
+
+// acquireForTx takes the connection for st's BEGIN from src like acquire,
+// waiting at most until the sooner of PoolTimeout and the transaction's
+// deadline, through src's gate.
+func (r *Runtime) acquireForTx(st *txState, start, txDeadline time.Time, timeout time.Duration) (*sql.Conn, error) {
+	w := &st.wait
+	w.rt, w.tx = r, st
+	w.deadline = txDeadline
+	poolBudget := false
+	if pt := r.opts.PoolTimeout; pt > 0 && start.Add(pt).Before(txDeadline) {
+		w.deadline, poolBudget = start.Add(pt), true
+	}
+	conn, blocked, err := r.waitConn(w)
+	if w.marked(waitWatched) {
+		st.endWait()
+	}
+	if !blocked && err == nil {
+		return conn, nil
+	}
+	conn, _, err = r.waitResult(w, conn, err, start, poolBudget, "begin", "", BudgetTransaction, timeout)
+	return conn, err
+}
+
+// waitResult finishes a wait that blocked or failed: it leaves the
+// source's waiting count and names the budget that ended a wait cut short
+// by a deadline (see waitTimeout).
+func (r *Runtime) waitResult(w *waitCtx, conn *sql.Conn, err error, start time.Time, poolBudget bool, op, table string, b Budget, timeout time.Duration) (*sql.Conn, time.Duration, error) {
+	src := w.src()
+	waiters := src.waiting.Load()
+	if w.marked(waitBlocked) {
+		waiters = src.waiting.Add(-1)
 	}
 	waited := time.Since(start)
 	if err == nil {
@@ -175,8 +273,8 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return nil, waited, err
 	}
-	callerDone := sc.parent.Err() != nil
-	if te := r.waitTimeout(src, err, waited, waiters, sc.scope.Op, sc.scope.Table, !callerDone && poolBudget, !callerDone, sc.budget, sc.timeout); te != nil {
+	callerDone := w.parent().Err() != nil
+	if te := r.waitTimeout(src, err, waited, waiters, op, table, !callerDone && poolBudget, !callerDone, b, timeout); te != nil {
 		return nil, waited, te
 	}
 	return nil, waited, err

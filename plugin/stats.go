@@ -55,7 +55,10 @@ type OpDurations struct {
 // PoolStats is one source's pool: database/sql's counters plus how many
 // callers wait for a connection now.
 type PoolStats struct {
-	Source  string
+	Source string
+	// Waiting counts the callers blocked waiting for a connection now. On
+	// PostgreSQL and SQLite a caller that finds a connection free is never
+	// counted; on other drivers every caller is, while it asks the pool.
 	Waiting int64
 	sql.DBStats
 }
