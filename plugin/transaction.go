@@ -94,10 +94,8 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 		return errors.New("sessionplugin: Transaction: nil context.Context (pass context.Background() for none)")
 	}
 	var o txOptions
-	for _, opt := range opts {
-		if opt != nil {
-			opt.apply(&o)
-		}
+	if len(opts) > 0 {
+		o = txOptionsOf(opts)
 	}
 	if c, ok := db.Statement.ConnPool.(gorm.TxCommitter); ok && c != nil {
 		return savepoint(ctx, db, fn)
@@ -111,6 +109,17 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 			return err
 		}
 	}
+}
+
+// txOptionsOf applies opts, skipping nil ones. Apart from Transaction so
+// that the options escape (through the interface call) only when given.
+func txOptionsOf(opts []TxOption) (o txOptions) {
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	return o
 }
 
 func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOptions) (err error) {
