@@ -55,10 +55,10 @@ func (s *Source) kickWaiters(old *gate) {
 // allocation.
 type waitCtx struct {
 	rt       *Runtime
-	sc       *stmtCtx // the statement waiting, or nil
-	tx       *txState // else the transaction waiting
-	g        *gate
-	deadline time.Time // the wait's: the sooner of PoolTimeout and the statement's
+	sc       *stmtCtx             // the statement waiting, or nil
+	tx       *txState             // else the transaction waiting
+	g        atomic.Pointer[gate] // read by the driver's AfterFunc callbacks too
+	deadline time.Time            // the wait's: the sooner of PoolTimeout and the statement's
 	looks    atomic.Int32
 	flags    atomic.Uint32 // waitWatched, waitBlocked
 	stop     atomic.Pointer[func() bool]
@@ -70,6 +70,7 @@ type waitCtx struct {
 const (
 	waitWatched uint32 = 1 << iota
 	waitBlocked
+	waitEnded // waitConn returned: a late look at Done must not arm anything
 )
 
 // mark sets f and reports whether it was clear.
@@ -109,13 +110,24 @@ func (w *waitCtx) Done() <-chan struct{} {
 	if w.looks.Add(1) == 2 {
 		w.slow()
 	}
-	return w.g.ctx.Done()
+	return w.g.Load().ctx.Done()
+}
+
+// AfterFunc arranges for f to run when the current gate is cancelled, as
+// context.AfterFunc would for a context ending. Without it context.AfterFunc
+// (pgx's context watcher, while it dials or checks a connection for the
+// wait) would start a goroutine to wait on Done.
+func (w *waitCtx) AfterFunc(f func()) (stop func() bool) {
+	return context.AfterFunc(w.g.Load().ctx, f)
 }
 
 // slow readies a wait that will block: its deadline is watched, and the
 // caller's cancel is made to wake it. A connection taken at once pays for
 // neither.
 func (w *waitCtx) slow() {
+	if w.marked(waitEnded) {
+		return
+	}
 	src := w.src()
 	if w.mark(waitBlocked) {
 		src.waiting.Add(1)
@@ -128,14 +140,14 @@ func (w *waitCtx) slow() {
 		}
 	}
 	if parent := w.parent(); parent.Done() != nil {
-		g := w.g
+		g := w.g.Load()
 		stop := context.AfterFunc(parent, func() { src.kickWaiters(g) })
 		w.stop.Store(&stop)
 	}
 }
 
 // Err returns the gate's error.
-func (w *waitCtx) Err() error { return w.g.ctx.Err() }
+func (w *waitCtx) Err() error { return w.g.Load().ctx.Err() }
 
 // Value reads the statement's context, or the transaction's caller's.
 func (w *waitCtx) Value(key any) any {
@@ -188,13 +200,13 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 			err = perr // as database/sql would, before taking a connection
 			break
 		}
-		w.g = src.currentGate()
+		w.g.Store(src.currentGate())
 		w.looks.Store(0)
 		conn, err = src.DB.Conn(w)
 		if w.stop.Load() != nil {
 			(*w.stop.Swap(nil))()
 		}
-		if err == nil || w.g.ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		if err == nil || w.g.Load().ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 			break
 		}
 		// The gate was cancelled: for this wait, or for another.
@@ -206,6 +218,10 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 			err = context.DeadlineExceeded
 			break
 		}
+	}
+	w.mark(waitEnded)
+	if w.stop.Load() != nil { // armed by a look at Done racing the end
+		(*w.stop.Swap(nil))()
 	}
 	return conn, w.marked(waitBlocked), err
 }
@@ -273,8 +289,13 @@ func (r *Runtime) waitResult(w *waitCtx, conn *sql.Conn, err error, start time.T
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return nil, waited, err
 	}
-	callerDone := w.parent().Err() != nil
-	if te := r.waitTimeout(src, err, waited, waiters, op, table, !callerDone && poolBudget, !callerDone, b, timeout); te != nil {
+	// Whose deadline ended the wait: the caller's if it was the sooner
+	// (or the wait had none of its own), however close the two were.
+	callerFirst := w.deadline.IsZero()
+	if pdl, ok := w.parent().Deadline(); ok && !pdl.After(w.deadline) {
+		callerFirst = true
+	}
+	if te := r.waitTimeout(src, err, waited, waiters, op, table, !callerFirst && poolBudget, !callerFirst, b, timeout); te != nil {
 		return nil, waited, te
 	}
 	return nil, waited, err

@@ -56,9 +56,11 @@ type OpDurations struct {
 // callers wait for a connection now.
 type PoolStats struct {
 	Source string
-	// Waiting counts the callers blocked waiting for a connection now. On
-	// PostgreSQL and SQLite a caller that finds a connection free is never
-	// counted; on other drivers every caller is, while it asks the pool.
+	// Waiting counts the callers waiting for a connection now. On
+	// PostgreSQL and SQLite a caller is counted once it blocks (for a busy
+	// pool, a dial, or pgx's check of a connection idle for over a second),
+	// not when it finds a connection ready; on other drivers every caller
+	// is, while it asks the pool.
 	Waiting int64
 	sql.DBStats
 }

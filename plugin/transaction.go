@@ -73,10 +73,11 @@ var savepointSeq atomic.Uint64
 // panic. With the plugin installed the transaction is a tracked scope, an
 // open breaker fails it before BEGIN with ErrCircuitOpen, and the
 // connection wait is bounded by PoolTimeout; without the plugin it still
-// works, with DefaultConfig's TransactionTimeout. A nil ctx, db or fn, or
-// a *gorm.DB not made by gorm.Open, is an error naming it (nothing is
-// begun): a transaction's context decides when it is cut, so none is
-// guessed.
+// works, with DefaultConfig's TransactionTimeout. A nil ctx (a
+// transaction's context decides when it is cut, so none is guessed), db or
+// fn, or a *gorm.DB not made by gorm.Open, is an error naming it; a db that
+// already carries an error (db.Error) returns that error. Nothing is begun
+// in either case.
 //
 // tx is valid only until fn returns: a statement on it afterwards, or a
 // Commit or Rollback of it, fails with category closed.
@@ -92,6 +93,11 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 	}
 	if ctx == nil {
 		return errors.New("sessionplugin: Transaction: nil context.Context (pass context.Background() for none)")
+	}
+	if db.Error != nil {
+		// GORM's Begin would still send BEGIN, and the error it carries
+		// would hide the open transaction from us (db.Transaction leaks it).
+		return db.Error
 	}
 	var o txOptions
 	if len(opts) > 0 {
@@ -147,14 +153,7 @@ func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o *txOp
 	if o.sqlOpts != nil {
 		txOpts = append(txOpts, o.sqlOpts)
 	}
-	var tx *gorm.DB
-	if sameContext(db.Statement.Context, ctx) {
-		// Begin scopes the transaction's session to db's context itself:
-		// a session of our own first would clone the statement twice more.
-		tx = db.Begin(txOpts...)
-	} else {
-		tx = db.Session(&gorm.Session{Context: ctx, NewDB: isNewDB(db)}).Begin(txOpts...)
-	}
+	tx := begin(ctx, db, txOpts)
 	if tx.Error != nil {
 		return tx.Error
 	}
@@ -254,11 +253,17 @@ var cloneField = func() int {
 	return f.Index[0]
 }()
 
-// isNewDB reports whether db is a fresh one (from gorm.Open, or a NewDB
-// session: GORM's clone == 1), as db.Transaction tells: its transaction's
-// statements then each start from a new Statement instead of cloning the
-// db's (conditions on db would carry into every one; a fresh db has none).
-// Matching db.Transaction saves ~4 allocations per statement inside.
+// begin begins the transaction on a session of db under ctx, as
+// db.WithContext(ctx).Begin(opts...) would.
+func begin(ctx context.Context, db *gorm.DB, opts []*sql.TxOptions) *gorm.DB {
+	if sameContext(db.Statement.Context, ctx) {
+		// Begin scopes the transaction's session to db's context itself:
+		// a session of our own first would clone the statement twice more.
+		return db.Begin(opts...)
+	}
+	return db.Session(&gorm.Session{Context: ctx, NewDB: isNewDB(db)}).Begin(opts...)
+}
+
 // sameContext reports whether a and b are the same context. A context of
 // an uncomparable type is never the same as another: the comparison's
 // panic is recovered.
@@ -271,6 +276,11 @@ func sameContext(a, b context.Context) (same bool) {
 	return a == b
 }
 
+// isNewDB reports whether db is a fresh one (from gorm.Open, or a NewDB
+// session: GORM's clone == 1), as db.Transaction tells: its transaction's
+// statements then each start from a new Statement instead of cloning the
+// db's (conditions on db would carry into every one; a fresh db has none).
+// Matching db.Transaction saves ~4 allocations per statement inside.
 func isNewDB(db *gorm.DB) bool {
 	if cloneField < 0 {
 		return false

@@ -30,15 +30,7 @@ func TestTransactionSemantics(t *testing.T) {
 	for _, installed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("plugin=%v", installed), func(t *testing.T) {
 			testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
-				var db *gorm.DB
-				if installed {
-					db, _, _ = install(t, kind, nil)
-				} else {
-					db = testdb.Open(t, kind)
-					if err := db.AutoMigrate(&Item{}); err != nil {
-						t.Fatal(err)
-					}
-				}
+				db := openMaybePlugged(t, kind, installed)
 				ctx := context.Background()
 
 				err := sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
@@ -280,4 +272,51 @@ func TestSameContext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A db that already carries an error gets that error back, fn does not run,
+// and no transaction is left holding a connection: GORM's Begin would send
+// BEGIN anyway, and db.Transaction then returns the error with the
+// transaction still open.
+func TestTransactionOnDBWithError(t *testing.T) {
+	errEarlier := errors.New("an earlier chained call failed")
+	for _, installed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("plugin=%v", installed), func(t *testing.T) {
+			testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+				db := openMaybePlugged(t, kind, installed)
+				bad := db.Session(&gorm.Session{})
+				_ = bad.AddError(errEarlier)
+				ran := false
+				err := sessionplugin.Transaction(context.Background(), bad, func(tx *gorm.DB) error {
+					ran = true
+					return nil
+				})
+				if !errors.Is(err, errEarlier) || ran {
+					t.Fatalf("err = %v, fn ran: %v; want the db's error and fn not run", err, ran)
+				}
+				sqlDB, err := db.DB()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inUse := sqlDB.Stats().InUse; inUse != 0 {
+					t.Errorf("%d connections in use after Transaction returned: a transaction was left open", inUse)
+				}
+			})
+		})
+	}
+}
+
+// openMaybePlugged opens a fresh kind database with Item migrated, with the
+// plugin installed or not.
+func openMaybePlugged(t *testing.T, kind testdb.Kind, installed bool) *gorm.DB {
+	t.Helper()
+	if installed {
+		db, _, _ := install(t, kind, nil)
+		return db
+	}
+	db := testdb.Open(t, kind)
+	if err := db.AutoMigrate(&Item{}); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
