@@ -74,6 +74,10 @@ type Options struct {
 	// ended, for its after-step before taking the statement back
 	// (0: DefaultReclaimAfter).
 	ReclaimAfter time.Duration
+	// LeakCheckAfter is how long a tracked transaction may stay open
+	// before it gets garbage-collection leak detection (leakwatch.go);
+	// 0: DefaultLeakCheckAfter; negative: at once, for every transaction.
+	LeakCheckAfter time.Duration
 }
 
 // Runtime is the state the callbacks share: options, the sources they have
@@ -88,8 +92,9 @@ type Runtime struct {
 	sources sync.Map   // *sql.DB -> *Source
 	counts  map[string]int
 
-	onLeak func(leak) // r.leaked, bound once rather than per transaction
-	sw     sweeper
+	onLeak      func(leak) // r.leaked, bound once rather than per transaction
+	leakWatched atomic.Uint64
+	sw          sweeper
 }
 
 // Source is one database the runtime sends statements to: the primary, or a

@@ -51,6 +51,7 @@ type sweeper struct {
 	bg     sync.WaitGroup // PostgreSQL cancel requests in flight
 	fire   []*stmtCtx     // scratch, used by the sweeper goroutine only
 	txs    []*txExpiry    // scratch, likewise
+	leaks  []*txState     // scratch, likewise
 }
 
 func (s *sweeper) init() {
@@ -196,16 +197,25 @@ func (r *Runtime) sweep() (watched int) {
 	soonest := int64(math.MaxInt64)
 	s.fire = s.fire[:0]
 	s.txs = s.txs[:0]
+	s.leaks = s.leaks[:0]
 	r.reg.Each(func(sp *scope.Scope) {
 		sc, ok := sp.Owner.(*stmtCtx)
 		if !ok {
-			if x, ok := sp.Owner.(*txExpiry); ok {
-				if due := x.due.Load(); due != 0 {
+			if st, ok := sp.Owner.(*txState); ok {
+				if due := st.exp.due.Load(); due != 0 {
 					watched++
 					if due > now {
 						soonest = min(soonest, due)
 					} else {
-						s.txs = append(s.txs, x)
+						s.txs = append(s.txs, &st.exp)
+					}
+				}
+				if due := st.leakDue.Load(); due != 0 {
+					watched++
+					if due > now {
+						soonest = min(soonest, due)
+					} else {
+						s.leaks = append(s.leaks, st)
 					}
 				}
 			}
@@ -233,6 +243,10 @@ func (r *Runtime) sweep() (watched int) {
 			soonest = min(soonest, due)
 		}
 		s.txs[i] = nil
+	}
+	for i, st := range s.leaks {
+		r.leakDue(st)
+		s.leaks[i] = nil
 	}
 	s.lower(soonest)
 	return watched

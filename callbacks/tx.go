@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -83,6 +83,7 @@ type Tx struct {
 	stop     func() bool
 	w        *txWatch  // set when its statements' deadlines are out of band
 	exp      *txExpiry // set when its own deadline is out of band
+	st       *txState  // scope, w and exp live in it
 }
 
 var _ gorm.Tx = (*Tx)(nil)
@@ -98,8 +99,8 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 	start := clock.Now()
 	t := &Tx{rt: r, src: src, parent: ctx, ctx: ctx}
 	st := new(txState)
-	st.scope = scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start, Ctx: ctx}
-	t.scope = &st.scope
+	st.scope = scope.Scope{Kind: scope.Transaction, Op: "transaction", Source: src.Name, Start: start, Ctx: ctx, Owner: st}
+	t.scope, t.st = &st.scope, st
 	scope.Capture(t.scope, 1)
 
 	d := r.opts.TransactionTimeout
@@ -147,7 +148,6 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 		if oob {
 			t.exp = &st.exp
 			t.exp.drv, t.exp.w, t.exp.conn, t.exp.scope, t.exp.parent, t.exp.timeout = t.w.drv, t.w, conn, t.scope, ctx, d
-			t.scope.Owner = t.exp
 			t.exp.busy.Store(true)
 			r.reg.Open(t.scope) // the sweeper finds the expiry through it
 			t.exp.due.Store(r.sw.at(t.deadline))
@@ -195,7 +195,7 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 			c.Close()
 		})
 	}
-	runtime.AddCleanup(t, r.onLeak, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel, w: t.w, exp: t.exp})
+	r.watchLeak(t, st, leak{scope: t.scope, tx: t.tx, conn: t.conn, cancel: t.cancel, w: t.w, exp: t.exp}, start)
 	return t, nil
 }
 
@@ -214,6 +214,13 @@ type txState struct {
 	waitMu    sync.Mutex
 	waitOver  bool
 	waitTimer *time.Timer
+
+	// Leak detection not yet attached (leakwatch.go). leakTx holds the Tx
+	// until then, so it must be dropped when the transaction ends.
+	leakMu  sync.Mutex
+	leakTx  *Tx
+	leakArg leak
+	leakDue atomic.Int64 // a sweeper due; 0: attached, or ended
 }
 
 // isBudget reports whether err is a *TimeoutError of budget b. Apart from
@@ -434,6 +441,7 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	if t.stop != nil {
 		t.stop()
 	}
+	t.st.unwatchLeak()
 	t.exp.end()
 	t.w.release()
 	if t.conn != nil {

@@ -32,11 +32,12 @@ const (
 	// statement) while the target would still pass.
 	firstGuard = 4
 	// sessionplugin.Transaction with the plugin against bare GORM's
-	// db.Transaction, 3 statements inside: the target. Measured +8.0
+	// db.Transaction, 3 statements inside: the target. Measured +6.0
 	// (+22 before the transaction's scope and deadline state became one
 	// allocation, BEGIN's wait for a connection went through the source's
-	// gate instead of a timer, and a transaction on db's own context
-	// stopped cloning the session twice more).
+	// gate instead of a timer, a transaction on db's own context stopped
+	// cloning the session twice more, and leak detection's cleanup went to
+	// transactions still open after a second only).
 	txAllocBudget = 15
 	// txGuard: against db.Transaction on the same plugged-in *gorm.DB, the
 	// helper itself must cost next to nothing (measured +0).

@@ -19,3 +19,15 @@ func PolicyClosed(r *ReplicaPolicy) bool {
 
 // SameContext is sameContext, for its table test.
 var SameContext = sameContext
+
+// SetLeakCheckAfter changes how long a transaction stays open before it
+// gets leak detection, for plugins created after the call; it returns the
+// old value.
+func SetLeakCheckAfter(d time.Duration) time.Duration {
+	old := leakCheckAfter
+	leakCheckAfter = d
+	return old
+}
+
+// LeakChecksAttached is how many transactions of p got leak detection.
+func LeakChecksAttached(p *Plugin) uint64 { return p.rt.LeakChecksAttached() }

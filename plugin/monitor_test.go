@@ -1,6 +1,9 @@
 package sessionplugin_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -90,6 +93,43 @@ func TestLeakedTransactionReportedAndReclaimed(t *testing.T) {
 		if err := db.Model(&Item{}).Where("name = ?", "leaked").Count(&n).Error; err != nil || n != 0 {
 			t.Errorf("leaked insert visible (%d rows, %v): it must have been rolled back", n, err)
 		}
+	})
+}
+
+// Leak detection costs a runtime cleanup per transaction, so it is attached
+// only to transactions still open LeakCheckAfter after BEGIN: the ones that
+// end sooner never pay for it; one held longer gets it, and a leaked one is
+// still found (TestLeakedTransactionReportedAndReclaimed, which leaks one
+// within its first second).
+func TestLeakCheckOnlyForLongTransactions(t *testing.T) {
+	const after = 200 * time.Millisecond
+	defer sessionplugin.SetLeakCheckAfter(sessionplugin.SetLeakCheckAfter(after))
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, nil)
+		for i := range 20 {
+			err := sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error {
+				if err := tx.Create(&Item{Name: fmt.Sprintf("short %d", i)}).Error; err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return errBusiness // rolled back
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errBusiness) {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(2 * after) // the sweeper has passed all of their dues
+		if n := sessionplugin.LeakChecksAttached(p); n != 0 {
+			t.Fatalf("%d short transactions got leak detection, want none", n)
+		}
+		long := db.Begin()
+		if long.Error != nil {
+			t.Fatal(long.Error)
+		}
+		defer long.Rollback()
+		waitFor(t, func() bool { return sessionplugin.LeakChecksAttached(p) == 1 }, "the long transaction to get leak detection")
 	})
 }
 

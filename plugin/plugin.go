@@ -35,6 +35,9 @@ const PluginName = "gormsession"
 // reclaimAfter is callbacks.Options.ReclaimAfter; tests shorten it.
 var reclaimAfter = callbacks.DefaultReclaimAfter
 
+// leakCheckAfter is callbacks.Options.LeakCheckAfter; tests change it.
+var leakCheckAfter = callbacks.DefaultLeakCheckAfter
+
 // Plugin is the installed session plugin. Create it with New and install
 // it with db.Use. Its methods are safe for concurrent use.
 type Plugin struct {
@@ -188,8 +191,9 @@ func (p *Plugin) runtimeOptions() callbacks.Options {
 				p.errs.add(Classify(err))
 			}
 		},
-		OnLeak:       func(*scope.Scope) { p.mon.leaked.Add(1) },
-		ReclaimAfter: reclaimAfter,
+		OnLeak:         func(*scope.Scope) { p.mon.leaked.Add(1) },
+		ReclaimAfter:   reclaimAfter,
+		LeakCheckAfter: leakCheckAfter,
 	}
 	ot := p.cfg.OperationTimeouts
 	o.OpTimeouts = [...]time.Duration{
