@@ -156,21 +156,19 @@ func (r *Runtime) sweepLoop() {
 	defer t.Stop()
 	for {
 		var wake <-chan time.Time
+		d := time.Duration(-1) // none
 		if n := s.next.Load(); n != math.MaxInt64 {
-			d := time.Duration(n - s.now())
-			if d <= 0 {
-				d = 1
-			}
+			d = max(time.Duration(n-s.now()), 1)
+		}
+		if s.closed.Load() && (d < 0 || d > refire) {
+			// Closed: keep going only while something is watched, and
+			// look at least every refire so its end is noticed (an ended
+			// transaction does not wake the sweeper to say so).
+			d = refire
+		}
+		if d > 0 {
 			t.Reset(d)
 			wake = t.C
-		}
-		if s.closed.Load() {
-			// Closed: keep going only while statements are watched, and
-			// look at least every refire so their end is noticed.
-			if wake == nil {
-				t.Reset(refire)
-				wake = t.C
-			}
 		}
 		select {
 		case <-s.kick:

@@ -73,7 +73,7 @@ type Tx struct {
 	implicit bool // GORM's per-statement transaction: no scope of its own
 
 	rt       *Runtime
-	scope    *scope.Scope // separate from Tx, so the registry does not keep Tx alive
+	scope    *scope.Scope // in st, apart from Tx: the registry holds it (see txState)
 	conn     *sql.Conn
 	ctx      context.Context // the transaction's context
 	parent   context.Context // the caller's
@@ -201,7 +201,9 @@ func (r *Runtime) BeginTx(ctx context.Context, src *Source, opts *sql.TxOptions)
 
 // txState is a tracked transaction's scope and out-of-band deadline
 // state, in one allocation apart from the Tx: the registry and the
-// sweeper hold them, and must not keep the Tx from being collected.
+// sweeper hold them, and must not keep the Tx from being collected once
+// its leak detection is attached. Until then (its first LeakCheckAfter)
+// leakTx does hold it, on purpose (leakwatch.go).
 type txState struct {
 	scope scope.Scope
 	w     txWatch

@@ -72,9 +72,21 @@ func TestIdleInTransactionNamesLastStatement(t *testing.T) {
 // A transaction dropped without Commit or Rollback is found by the garbage
 // collector, reported as leaked with its line, rolled back, and its
 // connection returned to the pool.
+//
+// With no transaction deadline, and with the default one (which the sweeper
+// watches, and which must not end the transaction before the collector
+// finds it).
 func TestLeakedTransactionReportedAndReclaimed(t *testing.T) {
+	for _, txTimeout := range []time.Duration{0, sessionplugin.DefaultConfig().TransactionTimeout} {
+		t.Run(fmt.Sprintf("TransactionTimeout=%s", txTimeout), func(t *testing.T) {
+			testLeakedTransaction(t, txTimeout)
+		})
+	}
+}
+
+func testLeakedTransaction(t *testing.T, txTimeout time.Duration) {
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
-		db, p, logs := install(t, kind, func(c *sessionplugin.Config) { c.TransactionTimeout = 0 })
+		db, p, logs := install(t, kind, func(c *sessionplugin.Config) { c.TransactionTimeout = txTimeout })
 		line := leakATransaction(db)
 		sqlDB, _ := db.DB()
 		waitFor(t, func() bool {
@@ -103,7 +115,24 @@ func TestLeakedTransactionReportedAndReclaimed(t *testing.T) {
 // within its first second).
 func TestLeakCheckOnlyForLongTransactions(t *testing.T) {
 	const after = 200 * time.Millisecond
-	defer sessionplugin.SetLeakCheckAfter(sessionplugin.SetLeakCheckAfter(after))
+	cases := []struct {
+		name      string
+		after     time.Duration
+		wantShort uint64 // short transactions that get leak detection
+	}{
+		{"after 200ms", after, 0},
+		{"negative: every transaction at once", -1, 20},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer sessionplugin.SetLeakCheckAfter(sessionplugin.SetLeakCheckAfter(c.after))
+			testLeakCheck(t, c.wantShort)
+		})
+	}
+}
+
+func testLeakCheck(t *testing.T, wantShort uint64) {
+	const after = 200 * time.Millisecond
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
 		db, p, _ := install(t, kind, nil)
 		for i := range 20 {
@@ -121,15 +150,24 @@ func TestLeakCheckOnlyForLongTransactions(t *testing.T) {
 			}
 		}
 		time.Sleep(2 * after) // the sweeper has passed all of their dues
-		if n := sessionplugin.LeakChecksAttached(p); n != 0 {
-			t.Fatalf("%d short transactions got leak detection, want none", n)
+		if n := sessionplugin.LeakChecksAttached(p); n != wantShort {
+			t.Fatalf("%d short transactions got leak detection, want %d", n, wantShort)
 		}
+		begun := time.Now()
 		long := db.Begin()
 		if long.Error != nil {
 			t.Fatal(long.Error)
 		}
 		defer long.Rollback()
-		waitFor(t, func() bool { return sessionplugin.LeakChecksAttached(p) == 1 }, "the long transaction to get leak detection")
+		if wantShort == 0 {
+			if n := sessionplugin.LeakChecksAttached(p); n != 0 {
+				t.Fatalf("leak detection attached to a transaction %s old, before LeakCheckAfter (%s)", time.Since(begun), after)
+			}
+		}
+		waitFor(t, func() bool { return sessionplugin.LeakChecksAttached(p) == wantShort+1 }, "the long transaction to get leak detection")
+		if wantShort == 0 && time.Since(begun) < after {
+			t.Errorf("leak detection attached %s after BEGIN, before LeakCheckAfter (%s)", time.Since(begun), after)
+		}
 	})
 }
 

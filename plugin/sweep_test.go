@@ -530,6 +530,27 @@ func TestSweepAfterCloseKeepsDeadlines(t *testing.T) {
 	})
 }
 
+// A transaction still open at Close keeps the sweeper only until it ends:
+// the closed sweeper looks again every refire instead of sleeping until the
+// transaction's (60s) deadline, which its Commit does not announce.
+func TestSweepExitsAfterCloseWhenTransactionEnds(t *testing.T) {
+	defer sessionplugin.SetLeakCheckAfter(sessionplugin.SetLeakCheckAfter(100 * time.Millisecond))
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, nil)
+		tx := db.Begin()
+		if tx.Error != nil {
+			t.Fatal(tx.Error)
+		}
+		// Past its leak check, the only due left is the 60s deadline.
+		waitFor(t, func() bool { return sessionplugin.LeakChecksAttached(p) == 1 }, "the leak check to be attached")
+		p.Close()
+		if err := tx.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return sweepers() == 0 }, "the sweeper to exit once the transaction ended")
+	})
+}
+
 // A PostgreSQL statement stopped by the sweeper mid-run: the caller gets
 // the statement's TimeoutError, the server stops the query, and the broken
 // connection is discarded, so the pool's only slot works at once.
