@@ -46,25 +46,27 @@ func (r *Runtime) watchLeak(t *Tx, st *txState, l leak, start time.Time) {
 // leakDue attaches st's leak detection if its transaction is still open.
 // The sweeper calls it once the due passed.
 func (r *Runtime) leakDue(st *txState) {
-	st.leakMu.Lock()
-	t, l := st.leakTx, st.leakArg
-	st.leakTx, st.leakArg = nil, leak{} // from now on nothing here may hold t
-	st.leakDue.Store(0)
-	st.leakMu.Unlock()
-	if t != nil {
+	if t, l := st.takeLeak(); t != nil {
 		r.attachLeak(t, l)
 	}
 }
 
 // unwatchLeak drops st's hold on its Tx: the transaction ended.
 func (st *txState) unwatchLeak() {
-	if st.leakDue.Load() == 0 {
-		return
+	if st.leakDue.Load() != 0 {
+		st.takeLeak()
 	}
+}
+
+// takeLeak returns the Tx and leak arg st holds, if any, and lets go of
+// them: from then on nothing in st may hold the Tx.
+func (st *txState) takeLeak() (*Tx, leak) {
 	st.leakMu.Lock()
+	defer st.leakMu.Unlock()
+	t, l := st.leakTx, st.leakArg
 	st.leakTx, st.leakArg = nil, leak{}
 	st.leakDue.Store(0)
-	st.leakMu.Unlock()
+	return t, l
 }
 
 func (r *Runtime) attachLeak(t *Tx, l leak) {

@@ -31,12 +31,9 @@ const cancelTimeout = 2 * time.Second
 // then returns the connection and releases sc: the caller must not.
 func (r *Runtime) cancelOnServer(sc *stmtCtx) bool {
 	var pc *pgconn.PgConn
-	_ = sc.cp.conn.Raw(func(dc any) error {
-		if c, ok := dc.(interface{ Conn() *pgx.Conn }); ok {
-			pc = c.Conn().PgConn()
-		}
-		return nil
-	})
+	if c, ok := driverConnOf(sc.cp.conn).(interface{ Conn() *pgx.Conn }); ok {
+		pc = c.Conn().PgConn()
+	}
 	if pc == nil {
 		return true
 	}

@@ -203,9 +203,7 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 		w.g.Store(src.currentGate())
 		w.looks.Store(0)
 		conn, err = src.DB.Conn(w)
-		if w.stop.Load() != nil {
-			(*w.stop.Swap(nil))()
-		}
+		w.unhookCaller()
 		if err == nil || w.g.Load().ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 			break
 		}
@@ -220,10 +218,17 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 		}
 	}
 	w.mark(waitEnded)
-	if w.stop.Load() != nil { // armed by a look at Done racing the end
-		(*w.stop.Swap(nil))()
-	}
+	w.unhookCaller() // one armed by a look at Done racing the end
 	return conn, w.marked(waitBlocked), err
+}
+
+// unhookCaller stops slow's AfterFunc on the caller's context, if any.
+func (w *waitCtx) unhookCaller() {
+	if w.stop.Load() != nil {
+		if stop := w.stop.Swap(nil); stop != nil {
+			(*stop)()
+		}
+	}
 }
 
 // acquireOutOfBand takes a connection for sc from src like acquire, with the
@@ -232,13 +237,8 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline time.Time) (*sql.Conn, time.Duration, error) {
 	w := &sc.wait
 	w.rt, w.sc = r, sc
-	w.deadline = stmtDeadline
-	poolBudget := false
-	if pt := r.opts.PoolTimeout; pt > 0 {
-		if p := start.Add(pt); w.deadline.IsZero() || p.Before(w.deadline) {
-			w.deadline, poolBudget = p, true
-		}
-	}
+	var poolBudget bool
+	w.deadline, poolBudget = r.waitDeadline(start, stmtDeadline)
 	conn, blocked, err := r.waitConn(w)
 	if !blocked && err == nil {
 		// Taken at once: no clock read, no shared counter touched.
@@ -257,11 +257,8 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 func (r *Runtime) acquireForTx(st *txState, start, txDeadline time.Time, timeout time.Duration) (*sql.Conn, error) {
 	w := &st.wait
 	w.rt, w.tx = r, st
-	w.deadline = txDeadline
-	poolBudget := false
-	if pt := r.opts.PoolTimeout; pt > 0 && start.Add(pt).Before(txDeadline) {
-		w.deadline, poolBudget = start.Add(pt), true
-	}
+	var poolBudget bool
+	w.deadline, poolBudget = r.waitDeadline(start, txDeadline)
 	conn, blocked, err := r.waitConn(w)
 	if w.marked(waitWatched) {
 		st.endWait()
@@ -271,6 +268,18 @@ func (r *Runtime) acquireForTx(st *txState, start, txDeadline time.Time, timeout
 	}
 	conn, _, err = r.waitResult(w, conn, err, start, poolBudget, "begin", "", BudgetTransaction, timeout)
 	return conn, err
+}
+
+// waitDeadline is when a wait for a connection that began at start ends:
+// at PoolTimeout, or at own (the statement's or transaction's deadline;
+// zero: none) if that is sooner. pool reports whether PoolTimeout's it is.
+func (r *Runtime) waitDeadline(start, own time.Time) (deadline time.Time, pool bool) {
+	if pt := r.opts.PoolTimeout; pt > 0 {
+		if p := start.Add(pt); own.IsZero() || p.Before(own) {
+			return p, true
+		}
+	}
+	return own, false
 }
 
 // waitResult finishes a wait that blocked or failed: it leaves the
