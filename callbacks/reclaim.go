@@ -109,7 +109,7 @@ func (r *Runtime) rowsCut(sc *stmtCtx) {
 		return // the caller's own context ended first
 	}
 	elapsed := time.Since(sc.scope.Start)
-	err := &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.src.Name, Err: context.DeadlineExceeded}
+	err := &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.src.Name, Err: context.DeadlineExceeded}
 	if r.opts.OnEnd != nil {
 		r.opts.OnEnd(&sc.scope, err, elapsed)
 	}

@@ -114,7 +114,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		// Rows handed to the caller outlive the after-step, which is when
 		// the sweeper must let go of the connection: their deadline stays
 		// in their context.
-		oob := op != OpRow && r.outOfBand() && (rt == routeAcquire || rt == routeTx && tx != nil && tx.w != nil)
+		oob := (op != OpRow || rowsHookable) && r.outOfBand() && (rt == routeAcquire || rt == routeTx && tx != nil && tx.w != nil)
 		r.setDeadline(sc, rt, now, oob)
 		if shared != nil {
 			sc.origPool = stmt.ConnPool
@@ -135,7 +135,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if oob {
 			conn, waited, err = r.acquireOutOfBand(sc, src, now, sc.deadline)
 		} else {
-			conn, waited, err = r.acquire(sc, src, now, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget, sc.timeout)
+			conn, waited, err = r.acquire(sc, src, now, sc.scope.Op, stmt.Table, sc.cancel != nil, sc.budget(), sc.timeout)
 		}
 		sc.waited = waited
 		if err != nil {
@@ -176,12 +176,12 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 	var deadline time.Time
 	if d > 0 {
 		deadline = now.Add(d)
-		sc.budget, sc.timeout = BudgetStatement, d
+		sc.txBudget, sc.timeout = false, d
 	}
 	if sc.tx != nil {
 		if tdl, td, ok := sc.tx.Deadline(); ok && (deadline.IsZero() || tdl.Before(deadline)) {
 			deadline = tdl
-			sc.budget, sc.timeout = BudgetTransaction, td
+			sc.txBudget, sc.timeout = true, td
 		}
 	}
 	if deadline.IsZero() {
@@ -236,7 +236,17 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.origPool != nil {
 			stmt.ConnPool = sc.origPool
 		}
-		fired := sc.finishWatch()
+		// Rows handed to the caller on a connection of ours, under an
+		// out-of-band deadline or none: their watch goes on until they
+		// close (rowshook.go).
+		var rows *sql.Rows
+		if op == OpRow && sc.cp.conn != nil && sc.cancel == nil && db.Error == nil && rowsHookable {
+			rows = rowsOf(stmt.Dest)
+		}
+		fired := false
+		if rows == nil {
+			fired = sc.finishWatch()
+		}
 		if sc.tx != nil && sc.tx.w != nil {
 			sc.tx.w.cur.CompareAndSwap(sc, nil)
 		}
@@ -256,7 +266,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 				if sc.cp.conn != nil && !fired {
 					cancelling = !r.cancelOnServer(sc)
 				}
-				err = &TimeoutError{Budget: sc.budget, Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
+				err = &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
 				db.Error = err
 			}
 		}
@@ -277,8 +287,12 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if cancelling {
 			return
 		}
+		if rows != nil {
+			r.handOverRows(sc, rows)
+			return
+		}
 		if op == OpRow && sc.cp.conn != nil {
-			rows, _ := stmt.Dest.(*sql.Rows)
+			rows := rowsOf(stmt.Dest)
 			if rows != nil && err != nil {
 				rows.Close() // the caller got an error: nobody else will
 				rows = nil
@@ -302,6 +316,38 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		}
 		r.release(sc)
 	}
+}
+
+// handOverRows leaves sc open while the caller reads rows, which hold its
+// connection: rowsClosed ends it when they close. If the sweeper stopped
+// the statement before it could see the rows, they are cut here.
+func (r *Runtime) handOverRows(sc *stmtCtx, rows *sql.Rows) {
+	sc.rows.Store(rows)
+	if !hookRowsClose(rows, func() { r.rowsClosed(sc) }) {
+		r.rowsClosed(sc)
+		return
+	}
+	// Stored, then loaded, as the sweeper stores stopped and then loads
+	// rows: one of the two sees the other.
+	if sc.stopped.Load() {
+		expireRows(rows)
+		rows.Close() // nobody reads them yet: it does not block
+	}
+}
+
+// rowsClosed ends a Rows() statement once its rows closed and let go of
+// its connection: the watch, the connection and the scope.
+func (r *Runtime) rowsClosed(sc *stmtCtx) {
+	fired := sc.finishWatch()
+	sc.rows.Store(nil)
+	if fired {
+		r.rowsCut(sc)
+		if sc.discard {
+			discard(sc.cp.conn)
+		}
+	}
+	sc.cp.conn.Close()
+	r.release(sc)
 }
 
 func (r *Runtime) release(sc *stmtCtx) {

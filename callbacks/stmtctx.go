@@ -2,6 +2,7 @@ package callbacks
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +28,7 @@ type stmtCtx struct {
 
 	cancel   context.CancelFunc // set when the deadline is ours, in Context
 	deadline time.Time          // set when the deadline is ours, out of band
-	budget   Budget
-	timeout  time.Duration
+	timeout  time.Duration      // the deadline's budget: the transaction's if txBudget, else the statement's
 
 	origPool gorm.ConnPool // restored by the after-step
 	cp       connPool      // the connection acquired for the statement, as installed in Statement.ConnPool
@@ -47,6 +47,9 @@ type stmtCtx struct {
 	due  atomic.Int64
 	drv  any // the driver connection, as Raw gives it
 	wait waitCtx
+	// rows are a Rows() statement's, while the caller reads them: the
+	// sweeper cuts them at the deadline (rowshook.go).
+	rows atomic.Pointer[sql.Rows]
 
 	// The small fields last, packed into two words, past the last pointer
 	// (the collector scans no further): a stmtCtx is allocated with every
@@ -60,6 +63,15 @@ type stmtCtx struct {
 	op       Op
 	rejected bool // refused before anything was sent
 	discard  bool // stopped in a way that broke the connection
+	txBudget bool // the deadline is the transaction's
+}
+
+// budget names the budget sc's deadline is from.
+func (c *stmtCtx) budget() Budget {
+	if c.txBudget {
+		return BudgetTransaction
+	}
+	return BudgetStatement
 }
 
 // Deadline returns the statement's deadline when the sweeper enforces it,

@@ -2,6 +2,7 @@ package callbacks
 
 import (
 	"context"
+	"database/sql"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -270,12 +271,26 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 	if !first && sc.phase.Load() != phaseFired {
 		return 0 // done
 	}
-	discard, cancelOnServer, err := interrupt.Stop(sc.drv)
+	var rows *sql.Rows
 	if first {
 		sc.stopped.Store(true)
+		// Rows the caller still reads: they end as under an expired
+		// context, with Err saying so, marked before the Stop below fails
+		// a Next in the driver.
+		if rows = sc.rows.Load(); rows != nil {
+			expireRows(rows)
+		}
+	}
+	discard, cancelOnServer, err := interrupt.Stop(sc.drv)
+	if first {
 		sc.discard = discard || err != nil
 		if cancelOnServer != nil {
 			r.cancelInBackground(cancelOnServer)
+		}
+		if rows != nil {
+			// Close waits for a Next in the driver, which the Stop ends;
+			// it calls rowsClosed, which takes mu.
+			r.inBackground(func() { rows.Close() })
 		}
 	}
 	due := now + int64(refire)
@@ -286,12 +301,19 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 // cancelInBackground sends a server-side cancel (interrupt.Stop's) from a
 // goroutine of its own, bounded by cancelTimeout; Wait waits for it.
 func (r *Runtime) cancelInBackground(cancelOnServer func(context.Context) error) {
-	r.sw.bg.Add(1)
-	go func() {
-		defer r.sw.bg.Done()
+	r.inBackground(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
 		_ = cancelOnServer(ctx)
 		cancel()
+	})
+}
+
+// inBackground runs f in a goroutine of its own that Wait waits for.
+func (r *Runtime) inBackground(f func()) {
+	r.sw.bg.Add(1)
+	go func() {
+		defer r.sw.bg.Done()
+		f()
 	}()
 }
 

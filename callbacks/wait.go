@@ -248,7 +248,7 @@ func (r *Runtime) acquireOutOfBand(sc *stmtCtx, src *Source, start, stmtDeadline
 		sc.phase.Store(phaseNone)
 		sc.due.Store(0)
 	}
-	return r.waitResult(w, conn, err, start, poolBudget, sc.scope.Op, sc.scope.Table, sc.budget, sc.timeout)
+	return r.waitResult(w, conn, err, start, poolBudget, sc.scope.Op, sc.scope.Table, sc.budget(), sc.timeout)
 }
 
 // acquireForTx takes the connection for st's BEGIN from src like acquire,

@@ -1,0 +1,96 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+
+	"github.com/replyrocket/gormsession/internal/testdb"
+)
+
+// The hook must find database/sql's fields on the Go it is built with (if
+// it did not, every Rows() would pay for a goroutine unnoticed), run once,
+// after the rows gave their *sql.Conn back (so closing the Conn in it does
+// not deadlock), and expireRows must end rows as an expired context does.
+func TestRowsHook(t *testing.T) {
+	if !rowsHookable {
+		t.Fatal("database/sql's Rows.releaseConn, contextDone, closemu, closed or Row.rows, err was not found: Rows() fall back to a goroutine each")
+	}
+	if rowsOf(nil) != nil || rowsOf((*sql.Row)(nil)) != nil || rowsOf("x") != nil {
+		t.Fatal("rowsOf of nothing is not nil")
+	}
+	for _, kind := range testdb.All {
+		t.Run(string(kind), func(t *testing.T) {
+			sqlDB, err := testdb.Open(t, kind).DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			query := func(conn *sql.Conn) *sql.Rows {
+				rows, err := conn.QueryContext(ctx, "SELECT 1 UNION ALL SELECT 2")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rows
+			}
+			for _, how := range []string{"Close", "Next to the end", "expired", "Row.Scan"} {
+				conn, err := sqlDB.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rows *sql.Rows
+				var row *sql.Row
+				if how == "Row.Scan" {
+					row = conn.QueryRowContext(ctx, "SELECT 1")
+					rows = rowsOf(row)
+				} else {
+					rows = query(conn)
+				}
+				calls := 0
+				if !hookRowsClose(rows, func() {
+					calls++
+					if err := conn.Close(); err != nil { // deadlocks if the rows still hold it
+						t.Errorf("%s: Conn.Close in the hook: %v", how, err)
+					}
+				}) {
+					t.Fatalf("%s: hookRowsClose on open rows = false", how)
+				}
+				if calls != 0 {
+					t.Fatalf("%s: hook ran before the rows closed", how)
+				}
+				switch how {
+				case "Close":
+					rows.Close()
+				case "Next to the end":
+					for rows.Next() {
+					}
+				case "expired":
+					expireRows(rows)
+					if rows.Next() {
+						t.Error("Next after expireRows = true")
+					}
+					if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Err after expireRows = %v", err)
+					}
+					rows.Close()
+				case "Row.Scan":
+					var n int
+					if err := row.Scan(&n); err != nil || n != 1 {
+						t.Fatalf("Row.Scan = %d, %v", n, err)
+					}
+				}
+				rows.Close()
+				if calls != 1 {
+					t.Errorf("%s: hook ran %d times, want 1", how, calls)
+				}
+				if hookRowsClose(rows, func() { t.Errorf("%s: hook on closed rows ran", how) }) {
+					t.Errorf("%s: hookRowsClose on closed rows = true", how)
+				}
+			}
+			if n := sqlDB.Stats().InUse; n != 0 {
+				t.Errorf("%d connections in use after all rows closed", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package sessionplugin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/replyrocket/gormsession/internal/testdb"
+	sessionplugin "github.com/replyrocket/gormsession/plugin"
+)
+
+func seedItems(t *testing.T, db *gorm.DB, n int) {
+	t.Helper()
+	for i := range n {
+		if err := db.Create(&Item{Name: fmt.Sprintf("r%d", i), Price: i}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func inUse(t *testing.T, db *gorm.DB) int {
+	t.Helper()
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sqlDB.Stats().InUse
+}
+
+// Rows handed to the caller hold their connection and scope, and nothing
+// else: no goroutine waits for them to close (on PostgreSQL and SQLite,
+// where the deadline is the sweeper's; on MariaDB the deadline stays in
+// the rows' context, and database/sql parks a goroutine per Rows for it).
+func TestOpenRowsHoldNoGoroutine(t *testing.T) {
+	for _, kind := range []testdb.Kind{testdb.Postgres, testdb.SQLite} {
+		t.Run(string(kind), func(t *testing.T) {
+			db, p, _ := install(t, kind, nil) // 15 connections
+			seedItems(t, db, 3)
+			var it Item
+			if err := db.First(&it).Error; err != nil { // the sweeper is running from here on
+				t.Fatal(err)
+			}
+			const open = 10
+			before := runtime.NumGoroutine()
+			var held []interface{ Close() error }
+			for range open {
+				rows, err := db.Model(&Item{}).Rows()
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, rows)
+			}
+			grew := runtime.NumGoroutine() - before
+			if n := p.Stats().Active; n != open {
+				t.Errorf("Stats().Active = %d with %d rows open, want %d", n, open, open)
+			}
+			if n := inUse(t, db); n != open {
+				t.Errorf("%d connections in use with %d rows open", n, open)
+			}
+			for _, rows := range held {
+				rows.Close()
+			}
+			if grew >= open/2 {
+				t.Errorf("%d goroutines more with %d rows open: one per Rows", grew, open)
+			}
+			waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the rows' scopes and connections to be released")
+		})
+	}
+}
+
+// Rows the caller never reads nor closes are ended at their deadline, as
+// an expired context ends them: the connection goes back, the scope closes,
+// and the caller's next Next says why. Row() never scanned likewise.
+func TestAbandonedRowsEndAtDeadline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, logs := install(t, kind, nil)
+		seedItems(t, db, 5)
+		rows, err := sessionplugin.WithTimeout(db, 200*time.Millisecond).Model(&Item{}).Rows() //gormleak:ignore closed at the end, after the deadline
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := sessionplugin.WithTimeout(db, 200*time.Millisecond).Raw("SELECT name FROM items").Row()
+		waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the abandoned rows to be released at their deadline")
+		if rows.Next() {
+			t.Error("Next after the deadline = true")
+		}
+		if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("rows.Err() = %v, want context.DeadlineExceeded", err)
+		}
+		rows.Close()
+		var name string
+		if err := row.Scan(&name); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Row().Scan after the deadline = %v, want context.DeadlineExceeded", err)
+		}
+		if n := logs.FilterMessageSnippet("rows cut by their deadline").Len(); n != 2 {
+			t.Errorf("%d rows-cut lines, want 2", n)
+		}
+		var n int64
+		if err := db.Model(&Item{}).Count(&n).Error; err != nil || n != 5 {
+			t.Fatalf("Count after = %d, %v: the connections must be usable", n, err)
+		}
+	})
+}
+
+// Rows whose caller's context ends while they are read are closed by
+// database/sql, and that releases the plugin's hold on them too.
+func TestRowsEndedByCallerCancel(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, nil)
+		seedItems(t, db, 5)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		rows, err := db.WithContext(ctx).Model(&Item{}).Rows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			t.Fatalf("no first row: %v", rows.Err())
+		}
+		cancel()
+		waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the cancelled rows to be released")
+		for rows.Next() {
+		}
+		if err := rows.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("rows.Err() = %v, want context.Canceled", err)
+		}
+		if n := p.Stats().Errors[sessionplugin.CategoryTimeout]; n != 0 {
+			t.Errorf("Stats().Errors[timeout] = %d, want 0: the caller cancelled", n)
+		}
+	})
+}
