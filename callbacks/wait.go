@@ -57,7 +57,7 @@ type waitCtx struct {
 	rt       *Runtime
 	sc       *stmtCtx             // the statement waiting, or nil
 	tx       *txState             // else the transaction waiting
-	g        atomic.Pointer[gate] // read by the driver's AfterFunc callbacks too
+	g        atomic.Pointer[gate] // the wait's first gate, set once (see waitAttempt)
 	deadline time.Time            // the wait's: the sooner of PoolTimeout and the statement's
 	looks    atomic.Int32
 	flags    atomic.Uint32 // waitWatched, waitBlocked
@@ -106,14 +106,16 @@ func (w *waitCtx) Deadline() (time.Time, bool) {
 // free connection, or a new one's dial): that second look is when the
 // caller's own cancel must be able to end the wait, so only then does it
 // pay for hearing of it.
-func (w *waitCtx) Done() <-chan struct{} {
+func (w *waitCtx) Done() <-chan struct{} { return w.done(w.g.Load()) }
+
+func (w *waitCtx) done(g *gate) <-chan struct{} {
 	if w.looks.Add(1) == 2 {
-		w.slow()
+		w.slow(g)
 	}
-	return w.g.Load().ctx.Done()
+	return g.ctx.Done()
 }
 
-// AfterFunc arranges for f to run when the current gate is cancelled, as
+// AfterFunc arranges for f to run when the gate is cancelled, as
 // context.AfterFunc would for a context ending. Without it context.AfterFunc
 // (pgx's context watcher, while it dials or checks a connection for the
 // wait) would start a goroutine to wait on Done.
@@ -121,10 +123,27 @@ func (w *waitCtx) AfterFunc(f func()) (stop func() bool) {
 	return context.AfterFunc(w.g.Load().ctx, f)
 }
 
-// slow readies a wait that will block: its deadline is watched, and the
-// caller's cancel is made to wake it. A connection taken at once pays for
-// neither.
-func (w *waitCtx) slow() {
+// waitAttempt is the context of a second or later DB.Conn call of one
+// wait, on a newer gate. A context must not change once done: one derived
+// from it (pgx's, for a dial) reads its Err when its gate's cancel reaches
+// it, possibly after the wait moved on, and must find it ended. So w keeps
+// its first gate for good, and each retry gets a context of its own (an
+// allocation, only for a wait that was woken and waits again).
+type waitAttempt struct {
+	w *waitCtx
+	g *gate
+}
+
+func (a *waitAttempt) Deadline() (time.Time, bool)           { return a.w.Deadline() }
+func (a *waitAttempt) Done() <-chan struct{}                 { return a.w.done(a.g) }
+func (a *waitAttempt) Err() error                            { return a.g.ctx.Err() }
+func (a *waitAttempt) Value(key any) any                     { return a.w.Value(key) }
+func (a *waitAttempt) AfterFunc(f func()) (stop func() bool) { return context.AfterFunc(a.g.ctx, f) }
+
+// slow readies a wait on gate g that will block: its deadline is watched,
+// and the caller's cancel is made to wake it. A connection taken at once
+// pays for neither.
+func (w *waitCtx) slow(g *gate) {
 	if w.marked(waitEnded) {
 		return
 	}
@@ -140,7 +159,6 @@ func (w *waitCtx) slow() {
 		}
 	}
 	if parent := w.parent(); parent.Done() != nil {
-		g := w.g.Load()
 		stop := context.AfterFunc(parent, func() { src.kickWaiters(g) })
 		w.stop.Store(&stop)
 	}
@@ -195,16 +213,18 @@ func (st *txState) endWait() {
 // waited at all.
 func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error) {
 	src, parent := w.src(), w.parent()
+	g := src.currentGate()
+	w.g.Store(g)
+	var ctx context.Context = w
 	for {
 		if perr := parent.Err(); perr != nil {
 			err = perr // as database/sql would, before taking a connection
 			break
 		}
-		w.g.Store(src.currentGate())
 		w.looks.Store(0)
-		conn, err = src.DB.Conn(w)
+		conn, err = src.DB.Conn(ctx)
 		w.unhookCaller()
-		if err == nil || w.g.Load().ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		if err == nil || g.ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 			break
 		}
 		// The gate was cancelled: for this wait, or for another.
@@ -216,6 +236,8 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 			err = context.DeadlineExceeded
 			break
 		}
+		g = src.currentGate()
+		ctx = &waitAttempt{w, g}
 	}
 	w.mark(waitEnded)
 	w.unhookCaller() // one armed by a look at Done racing the end

@@ -3,7 +3,10 @@ package callbacks
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,5 +64,52 @@ func TestWaitResultBlamesTheSoonerDeadline(t *testing.T) {
 				t.Errorf("TimeoutError = %+v; want Waiting, budget %s", te, c.wantBudget)
 			}
 		})
+	}
+}
+
+// dialer is a connector whose dial waits for its context to end, deriving
+// a context from it first, as pgx's does: a derived context reads its
+// parent's Err when the parent's cancel reaches it.
+type dialer struct{ dials atomic.Int32 }
+
+func (d *dialer) Connect(ctx context.Context) (driver.Conn, error) {
+	d.dials.Add(1)
+	child, cancel := context.WithCancel(ctx)
+	defer cancel()
+	<-ctx.Done()
+	_ = child
+	return nil, ctx.Err()
+}
+
+func (d *dialer) Driver() driver.Driver { return nil }
+
+// A wait woken while a dial runs under its context, and waiting again,
+// must leave that context ended: the derived context's cancel may run
+// after the retry started, and a parent whose Err went back to nil makes
+// the context package panic ("missing cancel error").
+func TestWaitRetryLeavesEndedContextEnded(t *testing.T) {
+	d := &dialer{}
+	db := sql.OpenDB(d)
+	defer db.Close()
+	r := NewRuntime(Options{})
+	defer r.Close()
+	parent, cancel := context.WithCancel(context.Background())
+	st := &txState{src: &Source{Name: "primary", DB: db}, parent: parent}
+	w := &st.wait
+	w.rt, w.tx = r, st
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := r.waitConn(w)
+		done <- err
+	}()
+	for i := range int32(300) {
+		for d.dials.Load() <= i {
+			runtime.Gosched()
+		}
+		st.src.kickWaiters(nil)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waitConn = %v, want the caller's context.Canceled", err)
 	}
 }
