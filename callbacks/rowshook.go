@@ -21,7 +21,9 @@ import (
 // calls its releaseConn func exactly once, under closemu, when it closes
 // (by Close, by Next reaching the end or failing, or by Row.Scan). The
 // hook wraps that func; the deadline stays out of band, and when it
-// passes the sweeper does what awaitDone would have done (expireRows, then Close). The
+// passes the sweeper marks the rows expired as awaitDone would have
+// (expireRows) and interrupts the driver; the caller's Close releases them,
+// and rows the caller never closes are closed ReclaimAfter later. The
 // fields are found, and their types checked, once by reflection; if
 // database/sql ever changes them, rowsHookable is false and Rows() keep
 // the goroutine and the in-context deadline.
@@ -84,6 +86,19 @@ func hookRowsClose(rows *sql.Rows, closed func()) bool {
 		orig(err)
 		closed()
 	}
+	return true
+}
+
+// rowsIdle reports whether nobody holds rows' lock now: no Next or Scan
+// runs, and no Scan into sql.RawBytes keeps it held. Only then may another
+// goroutine than the reader's close them: Close releases a lock a RawBytes
+// Scan left held, which belongs to the reader (go.dev/issue/60304).
+func rowsIdle(rows *sql.Rows) bool {
+	mu := (*sync.RWMutex)(unsafe.Add(unsafe.Pointer(rows), rowsMuOff))
+	if !mu.TryLock() {
+		return false
+	}
+	mu.Unlock()
 	return true
 }
 

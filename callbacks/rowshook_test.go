@@ -63,6 +63,17 @@ func TestRowsHook(t *testing.T) {
 				case "Close":
 					rows.Close()
 				case "Next to the end":
+					if !rowsIdle(rows) {
+						t.Error("rowsIdle before any Next = false")
+					}
+					rows.Next()
+					var raw sql.RawBytes
+					if err := rows.Scan(&raw); err != nil {
+						t.Fatal(err)
+					}
+					if rowsIdle(rows) {
+						t.Error("rowsIdle while a RawBytes Scan holds the rows = true")
+					}
 					for rows.Next() {
 					}
 				case "expired":

@@ -111,9 +111,9 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if tx != nil {
 			tx.scope.StatementStarted(&sc.scope)
 		}
-		// Rows handed to the caller outlive the after-step, which is when
-		// the sweeper must let go of the connection: their deadline stays
-		// in their context.
+		// Rows handed to the caller outlive the after-step: their
+		// deadline is out of band only where the rows' close can be
+		// heard of (rowshook.go).
 		oob := (op != OpRow || rowsHookable) && r.outOfBand() && (rt == routeAcquire || rt == routeTx && tx != nil && tx.w != nil)
 		r.setDeadline(sc, rt, now, oob)
 		if shared != nil {

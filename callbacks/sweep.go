@@ -2,7 +2,6 @@ package callbacks
 
 import (
 	"context"
-	"database/sql"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -271,26 +270,24 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 	if !first && sc.phase.Load() != phaseFired {
 		return 0 // done
 	}
-	var rows *sql.Rows
+	rows := sc.rows.Load()
 	if first {
 		sc.stopped.Store(true)
-		// Rows the caller still reads: they end as under an expired
-		// context, with Err saying so, marked before the Stop below fails
-		// a Next in the driver.
-		if rows = sc.rows.Load(); rows != nil {
+		// Rows the caller still reads end as under an expired context:
+		// Next returns false, Err says why; marked before the Stop below
+		// fails a Next in the driver. The caller's Close then releases
+		// them (rowsClosed).
+		if rows != nil {
 			expireRows(rows)
 		}
+	} else if rows != nil && now >= r.sw.at(sc.deadline.Add(r.reclaimAfter())) {
+		r.closeAbandonedRows(sc, rows)
 	}
 	discard, cancelOnServer, err := interrupt.Stop(sc.drv)
 	if first {
 		sc.discard = discard || err != nil
 		if cancelOnServer != nil {
 			r.cancelInBackground(cancelOnServer)
-		}
-		if rows != nil {
-			// Close waits for a Next in the driver, which the Stop ends;
-			// it calls rowsClosed, which takes mu.
-			r.inBackground(func() { rows.Close() })
 		}
 	}
 	due := now + int64(refire)

@@ -2,9 +2,11 @@ package sessionplugin_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,9 +76,11 @@ func TestOpenRowsHoldNoGoroutine(t *testing.T) {
 }
 
 // Rows the caller never reads nor closes are ended at their deadline, as
-// an expired context ends them: the connection goes back, the scope closes,
-// and the caller's next Next says why. Row() never scanned likewise.
+// an expired context ends them, and closed ReclaimAfter later with an
+// error line: the connection goes back, the scope closes, and the caller's
+// next Next says why. Row() never scanned likewise.
 func TestAbandonedRowsEndAtDeadline(t *testing.T) {
+	defer sessionplugin.SetReclaimAfter(sessionplugin.SetReclaimAfter(100 * time.Millisecond))
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
 		db, p, logs := install(t, kind, nil)
 		seedItems(t, db, 5)
@@ -99,6 +103,15 @@ func TestAbandonedRowsEndAtDeadline(t *testing.T) {
 		}
 		if n := logs.FilterMessageSnippet("rows cut by their deadline").Len(); n != 2 {
 			t.Errorf("%d rows-cut lines, want 2", n)
+		}
+		if kind != testdb.MySQL { // there the deadline is in the rows' context: database/sql closes them
+			never := logs.FilterMessageSnippet("rows never closed").All()
+			if len(never) != 2 {
+				t.Fatalf("%d never-closed lines, want 2", len(never))
+			}
+			if c, _ := never[0].ContextMap()["caller"].(string); !strings.Contains(c, "rows_test.go") {
+				t.Errorf("never-closed caller = %q, want this file", c)
+			}
 		}
 		var n int64
 		if err := db.Model(&Item{}).Count(&n).Error; err != nil || n != 5 {
@@ -133,5 +146,69 @@ func TestRowsEndedByCallerCancel(t *testing.T) {
 		if n := p.Stats().Errors[sessionplugin.CategoryTimeout]; n != 0 {
 			t.Errorf("Stats().Errors[timeout] = %d, want 0: the caller cancelled", n)
 		}
+	})
+}
+
+// A caller scanning into sql.RawBytes keeps the rows' lock between Scan and
+// the next Next; the deadline must end the rows without closing them under
+// the caller (go.dev/issue/60304): the caller's next Next returns false and
+// Err says why. Run with -race.
+func TestRowsDeadlineWithRawBytes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, nil)
+		seedItems(t, db, 5)
+		rows, err := sessionplugin.WithTimeout(db, 100*time.Millisecond).Model(&Item{}).Select("name").Order("id").Rows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		read := 0
+		for rows.Next() {
+			var raw sql.RawBytes
+			if err := rows.Scan(&raw); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(60 * time.Millisecond) // the deadline passes while raw is held
+			if got := string(raw); got != fmt.Sprintf("r%d", read) {
+				t.Fatalf("row %d: RawBytes = %q after the deadline: freed under the caller", read, got)
+			}
+			read++
+		}
+		if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) || read >= 5 {
+			t.Fatalf("read %d, Err = %v; want the deadline to end the rows", read, err)
+		}
+		rows.Close()
+		waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the rows to be released")
+	})
+}
+
+// The deadline passing between the query and the after-step (a slow
+// callback after GORM's row callback): the caller gets rows that are
+// already ended, and closing them releases everything.
+func TestRowsExpiredBeforeHandOver(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, nil)
+		seedItems(t, db, 3)
+		slow := func(db *gorm.DB) {
+			if _, ok := db.Statement.Dest.(*sql.Rows); ok {
+				time.Sleep(150 * time.Millisecond)
+			}
+		}
+		if err := db.Callback().Row().After("gorm:row").Register("test:slow", slow); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := sessionplugin.WithTimeout(db, 50*time.Millisecond).Model(&Item{}).Rows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		if rows.Next() {
+			t.Error("Next on rows past their deadline = true")
+		}
+		if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Err = %v, want context.DeadlineExceeded", err)
+		}
+		rows.Close()
+		waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the rows to be released")
 	})
 }
