@@ -121,18 +121,21 @@ func (r *Runtime) rowsCut(sc *stmtCtx) {
 }
 
 // closeAbandonedRows closes Rows() whose deadline passed ReclaimAfter ago
-// and that their caller still has not closed, if nobody is reading them
-// (else the next sweep tries again), and logs where they were opened: the
-// rows hold a connection, which would otherwise never go back to the pool.
-// It runs on the sweeper, holding sc.mu.
+// and that their caller still has not closed, once nobody is reading them
+// (until then every sweep tries again), and logs, once, where they were
+// opened: the rows hold a connection, which would otherwise never go back
+// to the pool. It runs on the sweeper, holding sc.mu.
 func (r *Runtime) closeAbandonedRows(sc *stmtCtx, rows *sql.Rows) {
-	if !rowsIdle(rows) || !sc.rows.CompareAndSwap(rows, nil) {
+	s := &sc.scope
+	if !sc.rowsReported {
+		sc.rowsReported = true
+		r.log.Error("database rows never closed: ended by their deadline, still open ReclaimAfter later; gormsession closes them and returns their connection once nobody reads them (a missing rows.Close()?)",
+			zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
+			zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", time.Since(s.Start)),
+			zap.String("stack", s.Stack()))
+	}
+	if !failIdleRows(rows) || !sc.rows.CompareAndSwap(rows, nil) {
 		return
 	}
-	s := &sc.scope
-	r.log.Error("database rows never closed: ended by their deadline, still open ReclaimAfter later; gormsession closed them and returned their connection (a missing rows.Close()?)",
-		zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
-		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", time.Since(s.Start)),
-		zap.String("stack", s.Stack()))
 	r.inBackground(func() { rows.Close() }) // calls rowsClosed, which takes sc.mu
 }

@@ -28,8 +28,8 @@ import (
 // database/sql ever changes them, rowsHookable is false and Rows() keep
 // the goroutine and the in-context deadline.
 var (
-	rowsReleaseOff, rowsDoneOff, rowsMuOff, rowsClosedOff, rowRowsOff, rowErrOff uintptr
-	rowsHookable                                                                 = findRowsFields()
+	rowsReleaseOff, rowsDoneOff, rowsMuOff, rowsClosedOff, rowsErrOff, rowRowsOff, rowErrOff uintptr
+	rowsHookable                                                                             = findRowsFields()
 )
 
 func findRowsFields() bool {
@@ -46,6 +46,7 @@ func findRowsFields() bool {
 		field(rows, "contextDone", reflect.TypeFor[atomic.Pointer[error]](), &rowsDoneOff) &&
 		field(rows, "closemu", reflect.TypeFor[sync.RWMutex](), &rowsMuOff) &&
 		field(rows, "closed", reflect.TypeFor[bool](), &rowsClosedOff) &&
+		field(rows, "lasterr", reflect.TypeFor[error](), &rowsErrOff) &&
 		field(reflect.TypeFor[sql.Row](), "rows", reflect.TypeFor[*sql.Rows](), &rowRowsOff) &&
 		field(reflect.TypeFor[sql.Row](), "err", reflect.TypeFor[error](), &rowErrOff)
 }
@@ -89,14 +90,20 @@ func hookRowsClose(rows *sql.Rows, closed func()) bool {
 	return true
 }
 
-// rowsIdle reports whether nobody holds rows' lock now: no Next or Scan
-// runs, and no Scan into sql.RawBytes keeps it held. Only then may another
-// goroutine than the reader's close them: Close releases a lock a RawBytes
-// Scan left held, which belongs to the reader (go.dev/issue/60304).
-func rowsIdle(rows *sql.Rows) bool {
-	mu := (*sync.RWMutex)(unsafe.Add(unsafe.Pointer(rows), rowsMuOff))
+// failIdleRows makes rows' Scan fail from now on, if nobody holds their
+// lock (no Next or Scan runs, no Scan into sql.RawBytes keeps it held), and
+// reports whether it did. Only then may a goroutine other than the
+// reader's close them: Close releases a lock a RawBytes Scan left held,
+// which belongs to the reader (go.dev/issue/60304), and with Scan failing
+// no reader can take it again (Next already returns false: expireRows).
+func failIdleRows(rows *sql.Rows) bool {
+	p := unsafe.Pointer(rows)
+	mu := (*sync.RWMutex)(unsafe.Add(p, rowsMuOff))
 	if !mu.TryLock() {
 		return false
+	}
+	if lasterr := (*error)(unsafe.Add(p, rowsErrOff)); *lasterr == nil {
+		*lasterr = context.DeadlineExceeded
 	}
 	mu.Unlock()
 	return true

@@ -63,16 +63,14 @@ func TestRowsHook(t *testing.T) {
 				case "Close":
 					rows.Close()
 				case "Next to the end":
-					if !rowsIdle(rows) {
-						t.Error("rowsIdle before any Next = false")
-					}
+
 					rows.Next()
 					var raw sql.RawBytes
 					if err := rows.Scan(&raw); err != nil {
 						t.Fatal(err)
 					}
-					if rowsIdle(rows) {
-						t.Error("rowsIdle while a RawBytes Scan holds the rows = true")
+					if failIdleRows(rows) {
+						t.Error("failIdleRows while a RawBytes Scan holds the rows = true")
 					}
 					for rows.Next() {
 					}
@@ -83,6 +81,13 @@ func TestRowsHook(t *testing.T) {
 					}
 					if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) {
 						t.Errorf("Err after expireRows = %v", err)
+					}
+					if !failIdleRows(rows) {
+						t.Error("failIdleRows on rows nobody reads = false")
+					}
+					var v int
+					if err := rows.Scan(&v); !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Scan after failIdleRows = %v, want context.DeadlineExceeded", err)
 					}
 					rows.Close()
 				case "Row.Scan":

@@ -64,6 +64,8 @@ type stmtCtx struct {
 	rejected bool // refused before anything was sent
 	discard  bool // stopped in a way that broke the connection
 	txBudget bool // the deadline is the transaction's
+
+	rowsReported bool // the sweeper logged the rows as never closed
 }
 
 // budget names the budget sc's deadline is from.

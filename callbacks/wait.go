@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -60,7 +61,7 @@ type waitCtx struct {
 	g        atomic.Pointer[gate] // the wait's first gate, set once (see waitAttempt)
 	deadline time.Time            // the wait's: the sooner of PoolTimeout and the statement's
 	looks    atomic.Int32
-	flags    atomic.Uint32 // waitWatched, waitBlocked
+	flags    atomic.Uint32 // waitWatched, waitBlocked, ...
 	stop     atomic.Pointer[func() bool]
 }
 
@@ -70,7 +71,9 @@ type waitCtx struct {
 const (
 	waitWatched uint32 = 1 << iota
 	waitBlocked
-	waitEnded // waitConn returned: a late look at Done must not arm anything
+	waitEnded   // waitConn returned: a late look at Done must not arm anything
+	waitSlow    // slow runs: waitConn does not end until it returns
+	waitRetired // the first attempt is over: a late look at its Done counts for nothing
 )
 
 // mark sets f and reports whether it was clear.
@@ -106,10 +109,12 @@ func (w *waitCtx) Deadline() (time.Time, bool) {
 // free connection, or a new one's dial): that second look is when the
 // caller's own cancel must be able to end the wait, so only then does it
 // pay for hearing of it.
-func (w *waitCtx) Done() <-chan struct{} { return w.done(w.g.Load()) }
+func (w *waitCtx) Done() <-chan struct{} { return w.done(w.g.Load(), w.marked(waitRetired)) }
 
-func (w *waitCtx) done(g *gate) <-chan struct{} {
-	if w.looks.Add(1) == 2 {
+// done counts a look at an attempt's Done; one at an attempt already over
+// (a goroutine the dial left behind) is not the current attempt's.
+func (w *waitCtx) done(g *gate, retired bool) <-chan struct{} {
+	if !retired && w.looks.Add(1) == 2 {
 		w.slow(g)
 	}
 	return g.ctx.Done()
@@ -130,12 +135,13 @@ func (w *waitCtx) AfterFunc(f func()) (stop func() bool) {
 // its first gate for good, and each retry gets a context of its own (an
 // allocation, only for a wait that was woken and waits again).
 type waitAttempt struct {
-	w *waitCtx
-	g *gate
+	w       *waitCtx
+	g       *gate
+	retired atomic.Bool
 }
 
 func (a *waitAttempt) Deadline() (time.Time, bool)           { return a.w.Deadline() }
-func (a *waitAttempt) Done() <-chan struct{}                 { return a.w.done(a.g) }
+func (a *waitAttempt) Done() <-chan struct{}                 { return a.w.done(a.g, a.retired.Load()) }
 func (a *waitAttempt) Err() error                            { return a.g.ctx.Err() }
 func (a *waitAttempt) Value(key any) any                     { return a.w.Value(key) }
 func (a *waitAttempt) AfterFunc(f func()) (stop func() bool) { return context.AfterFunc(a.g.ctx, f) }
@@ -144,9 +150,18 @@ func (a *waitAttempt) AfterFunc(f func()) (stop func() bool) { return context.Af
 // and the caller's cancel is made to wake it. A connection taken at once
 // pays for neither.
 func (w *waitCtx) slow(g *gate) {
-	if w.marked(waitEnded) {
-		return
+	// Excludes the end of the wait: what slow arms, waitConn's end must
+	// see, or a straggling look would leave a watch or a hook behind.
+	for {
+		f := w.flags.Load()
+		if f&(waitEnded|waitSlow) != 0 {
+			return // over, or armed by another look
+		}
+		if w.flags.CompareAndSwap(f, f|waitSlow) {
+			break
+		}
 	}
+	defer w.flags.And(^waitSlow)
 	src := w.src()
 	if w.mark(waitBlocked) {
 		src.waiting.Add(1)
@@ -160,7 +175,9 @@ func (w *waitCtx) slow(g *gate) {
 	}
 	if parent := w.parent(); parent.Done() != nil {
 		stop := context.AfterFunc(parent, func() { src.kickWaiters(g) })
-		w.stop.Store(&stop)
+		if old := w.stop.Swap(&stop); old != nil {
+			(*old)()
+		}
 	}
 }
 
@@ -236,10 +253,21 @@ func (r *Runtime) waitConn(w *waitCtx) (conn *sql.Conn, blocked bool, err error)
 			err = context.DeadlineExceeded
 			break
 		}
+		if a, ok := ctx.(*waitAttempt); ok {
+			a.retired.Store(true)
+		} else {
+			w.mark(waitRetired)
+		}
 		g = src.currentGate()
-		ctx = &waitAttempt{w, g}
+		ctx = &waitAttempt{w: w, g: g}
 	}
-	w.mark(waitEnded)
+	for {
+		f := w.flags.Load()
+		if f&waitSlow == 0 && w.flags.CompareAndSwap(f, f|waitEnded) {
+			break
+		}
+		runtime.Gosched() // a late look's slow, which does not block
+	}
 	w.unhookCaller() // one armed by a look at Done racing the end
 	return conn, w.marked(waitBlocked), err
 }
