@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
+	"github.com/replyrocket/gormsession/internal/scope"
 	"github.com/replyrocket/gormsession/internal/testdb"
 )
 
@@ -106,6 +109,66 @@ func TestRowsHook(t *testing.T) {
 			}
 			if n := sqlDB.Stats().InUse; n != 0 {
 				t.Errorf("%d connections in use after all rows closed", n)
+			}
+		})
+	}
+}
+
+type hookItem struct {
+	ID   uint
+	Name string
+}
+
+// Should database/sql's fields ever change, Rows() fall back to a
+// goroutine each and a deadline in their context: that path must still
+// cut slow rows at the deadline and release their connection and scope.
+func TestRowsFallbackWithoutHook(t *testing.T) {
+	defer func(v bool) { rowsHookable = v }(rowsHookable)
+	rowsHookable = false
+	for _, kind := range []testdb.Kind{testdb.SQLite, testdb.Postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			db := testdb.Open(t, kind)
+			if err := db.AutoMigrate(&hookItem{}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 5 {
+				if err := db.Create(&hookItem{Name: fmt.Sprint("n", i)}).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			sqlDB, err := db.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := &scope.Registry{}
+			r := NewRuntime(Options{QueryTimeout: 150 * time.Millisecond, Registry: reg})
+			defer func() { r.Close(); r.Wait() }()
+			if err := r.Register(db); err != nil {
+				t.Fatal(err)
+			}
+			pool := r.Wrap(r.AddSource(sqlDB, "primary", true))
+			db.ConnPool, db.Statement.ConnPool = pool, pool
+
+			rows, err := db.Model(&hookItem{}).Order("id").Rows()
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := 0
+			for rows.Next() {
+				read++
+				time.Sleep(100 * time.Millisecond)
+			}
+			rerr := rows.Err()
+			rows.Close()
+			if !errors.Is(rerr, context.DeadlineExceeded) || read >= 5 {
+				t.Fatalf("read %d, Err = %v; want the deadline to cut the rows", read, rerr)
+			}
+			testdb.WaitFor(t, 5*time.Second, "the rows' connection and scope to be released", func() bool {
+				return sqlDB.Stats().InUse == 0 && reg.Counts().Active == 0
+			})
+			var n int64
+			if err := db.Model(&hookItem{}).Count(&n).Error; err != nil || n != 5 {
+				t.Fatalf("Count = %d, %v", n, err)
 			}
 		})
 	}
