@@ -110,7 +110,7 @@ func (r *Runtime) rowsCut(sc *stmtCtx) {
 		return // the caller's own context ended first
 	}
 	elapsed := time.Since(sc.scope.Start)
-	err := &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.src.Name, Err: context.DeadlineExceeded}
+	err := r.rowsTimeout(sc, context.DeadlineExceeded)
 	if r.opts.OnEnd != nil {
 		r.opts.OnEnd(&sc.scope, err, elapsed)
 	}
@@ -138,4 +138,10 @@ func (r *Runtime) closeAbandonedRows(sc *stmtCtx, rows *sql.Rows) {
 		return
 	}
 	r.inBackground(func() { rows.Close() }) // calls rowsClosed, which takes sc.mu
+}
+
+// rowsTimeout is the error of Rows() cut by their deadline: the budget, and
+// err, what the rows saw.
+func (r *Runtime) rowsTimeout(sc *stmtCtx, err error) *TimeoutError {
+	return &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.src.Name, Err: err}
 }

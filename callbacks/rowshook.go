@@ -3,6 +3,7 @@ package callbacks
 import (
 	"context"
 	"database/sql"
+	"io"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -110,11 +111,24 @@ func failIdleRows(rows *sql.Rows) bool {
 }
 
 // expireRows makes rows end the way database/sql ends rows whose context
-// expired: Next returns false from now on and Err returns
-// context.DeadlineExceeded (Rows.awaitDone stores the error, then closes
-// the rows; the caller closes them next, once the driver's statement is
-// interrupted, as Close waits for a Next blocked in the driver).
-func expireRows(rows *sql.Rows) {
-	err := context.DeadlineExceeded
+// expired: Next returns false from now on and Err returns err, which must
+// match context.DeadlineExceeded (Rows.awaitDone stores the context's
+// error, then closes the rows; the caller closes them next, once the
+// driver's statement is interrupted, as Close waits for a Next blocked in
+// the driver).
+func expireRows(rows *sql.Rows, err error) {
 	(*atomic.Pointer[error])(unsafe.Add(unsafe.Pointer(rows), rowsDoneOff)).CompareAndSwap(nil, &err)
+}
+
+// wrapRowsErr replaces the error a Next blocked in the driver got when the
+// deadline interrupted it (a socket timeout, SQLite's "interrupted") with
+// wrap's: database/sql reports that error from Err, not the expired
+// context's, as the failed Next counts as the end of the rows. rows must
+// be closing, in this goroutine: their lock is held. Rows that ended
+// without an error keep none.
+func wrapRowsErr(rows *sql.Rows, wrap func(error) error) {
+	lasterr := (*error)(unsafe.Add(unsafe.Pointer(rows), rowsErrOff))
+	if *lasterr != nil && *lasterr != io.EOF {
+		*lasterr = wrap(*lasterr)
+	}
 }

@@ -78,7 +78,7 @@ func TestRowsHook(t *testing.T) {
 					for rows.Next() {
 					}
 				case "expired":
-					expireRows(rows)
+					expireRows(rows, context.DeadlineExceeded)
 					if rows.Next() {
 						t.Error("Next after expireRows = true")
 					}

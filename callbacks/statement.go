@@ -323,24 +323,28 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 // the statement before it could see the rows, they are cut here.
 func (r *Runtime) handOverRows(sc *stmtCtx, rows *sql.Rows) {
 	sc.rows.Store(rows)
-	if !hookRowsClose(rows, func() { r.rowsClosed(sc) }) {
-		r.rowsClosed(sc)
+	if !hookRowsClose(rows, func() { r.rowsClosed(sc, rows, true) }) {
+		r.rowsClosed(sc, rows, false)
 		return
 	}
 	// Stored, then loaded, as the sweeper stores stopped and then loads
 	// rows: one of the two sees the other.
 	if sc.stopped.Load() {
-		expireRows(rows)
+		expireRows(rows, r.rowsTimeout(sc, context.DeadlineExceeded))
 		rows.Close() // nobody reads them yet: it does not block
 	}
 }
 
 // rowsClosed ends a Rows() statement once its rows closed and let go of
-// its connection: the watch, the connection and the scope.
-func (r *Runtime) rowsClosed(sc *stmtCtx) {
+// its connection: the watch, the connection and the scope. inClose tells
+// that the rows' close is calling it, holding their lock.
+func (r *Runtime) rowsClosed(sc *stmtCtx, rows *sql.Rows, inClose bool) {
 	fired := sc.finishWatch()
 	sc.rows.Store(nil)
 	if fired {
+		if inClose {
+			wrapRowsErr(rows, func(err error) error { return r.rowsTimeout(sc, err) })
+		}
 		r.rowsCut(sc)
 		if sc.discard {
 			discard(sc.cp.conn)

@@ -278,7 +278,7 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 		// fails a Next in the driver. The caller's Close then releases
 		// them (rowsClosed).
 		if rows != nil {
-			expireRows(rows)
+			expireRows(rows, r.rowsTimeout(sc, context.DeadlineExceeded))
 		}
 	} else if rows != nil && now >= r.sw.at(sc.deadline.Add(r.reclaimAfter())) {
 		r.closeAbandonedRows(sc, rows)

@@ -93,8 +93,9 @@ func TestAbandonedRowsEndAtDeadline(t *testing.T) {
 		if rows.Next() {
 			t.Error("Next after the deadline = true")
 		}
-		if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("rows.Err() = %v, want context.DeadlineExceeded", err)
+		var te *sessionplugin.TimeoutError
+		if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) || kind != testdb.MySQL && !errors.As(err, &te) {
+			t.Errorf("rows.Err() = %v, want the statement's *TimeoutError (on MySQL database/sql's context.DeadlineExceeded)", err)
 		}
 		rows.Close()
 		var name string
@@ -211,4 +212,58 @@ func TestRowsExpiredBeforeHandOver(t *testing.T) {
 		rows.Close()
 		waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the rows to be released")
 	})
+}
+
+// Rows whose connection breaks while they are read (reset, or gone silent
+// past the deadline) end with an error and, once closed, give the broken
+// connection back: nothing stays in use, and the next statement runs on a
+// new connection.
+func TestRowsConnectionBrokenMidRead(t *testing.T) {
+	for _, fault := range []string{"reset", "blackhole"} {
+		t.Run(fault, func(t *testing.T) {
+			db, p, proxy := behindProxy(t, testdb.Postgres, func(c *sessionplugin.Config) { c.Breaker.Disabled = true })
+			if err := db.AutoMigrate(&Item{}); err != nil {
+				t.Fatal(err)
+			}
+			items := make([]Item, 20000)
+			for i := range items {
+				items[i] = Item{Name: fmt.Sprintf("bulk%d", i), Price: i}
+			}
+			if err := db.CreateInBatches(items, 2000).Error; err != nil {
+				t.Fatal(err)
+			}
+			rows, err := sessionplugin.WithTimeout(db, 500*time.Millisecond).Model(&Item{}).Rows()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			if !rows.Next() {
+				t.Fatalf("no first row: %v", rows.Err())
+			}
+			if fault == "reset" {
+				proxy.ResetAll()
+			} else {
+				proxy.SetBlackhole(true)
+			}
+			read := 1
+			for rows.Next() {
+				read++
+			}
+			rerr := rows.Err()
+			rows.Close()
+			proxy.SetBlackhole(false)
+			if rerr == nil || read >= len(items) {
+				t.Fatalf("read %d of %d rows, Err = %v; want the broken connection to end them", read, len(items), rerr)
+			}
+			var te *sessionplugin.TimeoutError
+			if fault == "blackhole" && (!errors.As(rerr, &te) || te.Budget != "statement" || !errors.Is(rerr, context.DeadlineExceeded)) {
+				t.Errorf("Err = %v, want the statement's *TimeoutError (a context.DeadlineExceeded)", rerr)
+			}
+			waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "the broken rows' connection to be given back")
+			var n int64
+			if err := db.Model(&Item{}).Count(&n).Error; err != nil || n != int64(len(items)) {
+				t.Fatalf("Count after = %d, %v", n, err)
+			}
+		})
+	}
 }
