@@ -99,9 +99,9 @@ func (r *Runtime) reclaimAfter() time.Duration {
 }
 
 // rowsCut logs Rows() that were still open when the statement's deadline
-// passed: database/sql closed them, and the caller's rows.Err() is its bare
-// context error, which gormsession cannot wrap. This line says which
-// budget it was, and where. It runs after the rows closed, and cannot see
+// passed (their rows.Err() is the statement's *TimeoutError; database/sql's
+// bare context error where it ended them itself: MySQL, and the fallback
+// of rowshook.go). This line says which budget it was, and where. It runs after the rows closed, and cannot see
 // why they closed (rows.Err races with the caller's last Next): rows the
 // caller finished within a scheduling delay of the deadline are reported
 // as cut too.

@@ -256,6 +256,9 @@ func TestRowsConnectionBrokenMidRead(t *testing.T) {
 				t.Fatalf("read %d of %d rows, Err = %v; want the broken connection to end them", read, len(items), rerr)
 			}
 			var te *sessionplugin.TimeoutError
+			if fault == "reset" && errors.As(rerr, &te) {
+				t.Errorf("Err = %v: a reset well within the deadline is not a *TimeoutError", rerr)
+			}
 			if fault == "blackhole" && (!errors.As(rerr, &te) || te.Budget != "statement" || !errors.Is(rerr, context.DeadlineExceeded)) {
 				t.Errorf("Err = %v, want the statement's *TimeoutError (a context.DeadlineExceeded)", rerr)
 			}
