@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"gorm.io/gorm"
 )
 
 // Rows() hand the caller a *sql.Rows that outlives the after-step, and the
@@ -68,6 +70,25 @@ func rowsOf(dest any) *sql.Rows {
 		return *(**sql.Rows)(unsafe.Add(unsafe.Pointer(d), rowRowsOff))
 	}
 	return nil
+}
+
+// giveRowItsError makes GORM's Row() return a *sql.Row that carries the
+// statement's error when the statement was never sent (the breaker
+// refused it, the wait for a connection ran out, an earlier error in the
+// chain): GORM's Row() returns a nil *sql.Row then, and the caller's
+// Row().Scan panics. It leaves Rows() (which returns the error) and a
+// Row() that has its *sql.Row alone, and does nothing if database/sql's
+// Row fields were not found.
+func giveRowItsError(db *gorm.DB) {
+	if _, ok := db.Statement.Dest.(*sql.Row); ok || !rowsHookable {
+		return
+	}
+	if isRows, ok := db.Get("rows"); !ok || isRows != false {
+		return
+	}
+	row := new(sql.Row)
+	*(*error)(unsafe.Add(unsafe.Pointer(row), rowErrOff)) = db.Error
+	db.Statement.Dest = row
 }
 
 // hookRowsClose makes rows call closed once they have closed and given

@@ -226,6 +226,9 @@ func stoppableConn(src *Source, conn *sql.Conn) any {
 func (r *Runtime) After(op Op) func(*gorm.DB) {
 	return func(db *gorm.DB) {
 		stmt := db.Statement
+		if op == OpRow && db.Error != nil && !db.DryRun {
+			giveRowItsError(db)
+		}
 		sc, ok := stmt.Context.(*stmtCtx)
 		if !ok {
 			if sc = stmtFrom(stmt.Context); sc == nil || sc.stmt != stmt {

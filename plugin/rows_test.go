@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
 
+	"github.com/replyrocket/gormsession/breaker"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	sessionplugin "github.com/replyrocket/gormsession/plugin"
 )
@@ -269,4 +271,110 @@ func TestRowsConnectionBrokenMidRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Many callers reading, closing early, reading past the deadline, scanning
+// single rows and abandoning rows, at once, under short deadlines: every
+// connection and scope comes back, with no race (run with -race).
+func TestRowsStress(t *testing.T) {
+	defer sessionplugin.SetReclaimAfter(sessionplugin.SetReclaimAfter(50 * time.Millisecond))
+	for _, kind := range []testdb.Kind{testdb.Postgres, testdb.SQLite} {
+		t.Run(string(kind), func(t *testing.T) {
+			db, p, _ := install(t, kind, nil)
+			seedItems(t, db, 40)
+			const workers, rounds = 6, 30
+			var abandoned []*sql.Rows
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range rounds {
+						d := time.Duration(5+(w*7+i*3)%40) * time.Millisecond
+						q := sessionplugin.WithTimeout(db, d)
+						switch (w + i) % 5 {
+						case 0: // read all, or be cut
+							rows, err := q.Model(&Item{}).Rows()
+							if err != nil {
+								continue // the deadline may pass before the rows come
+							}
+							for rows.Next() {
+								var it Item
+								_ = db.ScanRows(rows, &it)
+							}
+							rows.Close()
+						case 1: // close early
+							rows, err := q.Model(&Item{}).Rows()
+							if err == nil {
+								rows.Next()
+								rows.Close()
+							}
+						case 2: // a slow reader, past the deadline
+							rows, err := q.Model(&Item{}).Rows()
+							if err != nil {
+								continue
+							}
+							for rows.Next() {
+								var raw sql.RawBytes
+								_ = rows.Scan(new(int), &raw, new(int))
+								time.Sleep(2 * time.Millisecond)
+							}
+							if err := rows.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+								t.Errorf("slow reader: Err = %v", err)
+							}
+							rows.Close()
+						case 3: // Row
+							var name string
+							_ = q.Raw("SELECT name FROM items ORDER BY id").Row().Scan(&name)
+						case 4: // abandoned
+							rows, err := q.Model(&Item{}).Rows()
+							if err == nil {
+								mu.Lock()
+								abandoned = append(abandoned, rows)
+								mu.Unlock()
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			waitFor(t, func() bool { return p.Stats().Active == 0 && inUse(t, db) == 0 }, "every rows' connection and scope to come back")
+			for _, rows := range abandoned {
+				rows.Close()
+			}
+		})
+	}
+}
+
+// Row() on a statement that was never sent (breaker open, an earlier
+// error in the chain) returns a *sql.Row carrying the error, not GORM's
+// nil *sql.Row, on which the caller's Scan would panic.
+func TestRowNeverSentCarriesItsError(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, nil)
+		p.Breaker("primary").SetMode(breaker.ModeForcedOpen)
+		row := db.Raw("SELECT 1").Row()
+		var n int
+		if err := row.Scan(&n); !errors.Is(err, sessionplugin.ErrCircuitOpen) {
+			t.Errorf("Row().Scan with the breaker open = %v, want ErrCircuitOpen", err)
+		}
+		if err := row.Err(); !errors.Is(err, sessionplugin.ErrCircuitOpen) {
+			t.Errorf("Row().Err() = %v, want ErrCircuitOpen", err)
+		}
+		if _, err := db.Raw("SELECT 1").Rows(); !errors.Is(err, sessionplugin.ErrCircuitOpen) { //gormleak:ignore no rows come with an error
+			t.Errorf("Rows() with the breaker open = %v, want ErrCircuitOpen", err)
+		}
+		p.Breaker("primary").SetMode(breaker.ModeNormal)
+
+		earlier := errors.New("earlier in the chain")
+		tx := db.Session(&gorm.Session{})
+		tx.AddError(earlier)
+		if err := tx.Raw("SELECT 1").Row().Scan(&n); !errors.Is(err, earlier) {
+			t.Errorf("Row().Scan after an earlier error = %v, want it", err)
+		}
+		if err := db.Raw("SELECT 7").Row().Scan(&n); err != nil || n != 7 {
+			t.Errorf("Row().Scan = %d, %v; want 7", n, err)
+		}
+	})
 }
