@@ -134,7 +134,7 @@ func (r *Runtime) closeAbandonedRows(sc *stmtCtx, rows *sql.Rows) {
 			zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", time.Since(s.Start)),
 			zap.String("stack", s.Stack()))
 	}
-	if !failIdleRows(rows) || !sc.rows.CompareAndSwap(rows, nil) {
+	if !failIdleRows(rows, r.rowsTimeout(sc, context.DeadlineExceeded)) || !sc.rows.CompareAndSwap(rows, nil) {
 		return
 	}
 	r.inBackground(func() { rows.Close() }) // calls rowsClosed, which takes sc.mu

@@ -1,7 +1,6 @@
 package callbacks
 
 import (
-	"context"
 	"database/sql"
 	"io"
 	"reflect"
@@ -112,20 +111,20 @@ func hookRowsClose(rows *sql.Rows, closed func()) bool {
 	return true
 }
 
-// failIdleRows makes rows' Scan fail from now on, if nobody holds their
+// failIdleRows makes rows' Scan fail with err from now on, if nobody holds their
 // lock (no Next or Scan runs, no Scan into sql.RawBytes keeps it held), and
 // reports whether it did. Only then may a goroutine other than the
 // reader's close them: Close releases a lock a RawBytes Scan left held,
 // which belongs to the reader (go.dev/issue/60304), and with Scan failing
 // no reader can take it again (Next already returns false: expireRows).
-func failIdleRows(rows *sql.Rows) bool {
+func failIdleRows(rows *sql.Rows, err error) bool {
 	p := unsafe.Pointer(rows)
 	mu := (*sync.RWMutex)(unsafe.Add(p, rowsMuOff))
 	if !mu.TryLock() {
 		return false
 	}
 	if lasterr := (*error)(unsafe.Add(p, rowsErrOff)); *lasterr == nil {
-		*lasterr = context.DeadlineExceeded
+		*lasterr = err
 	}
 	mu.Unlock()
 	return true

@@ -72,7 +72,7 @@ func TestRowsHook(t *testing.T) {
 					if err := rows.Scan(&raw); err != nil {
 						t.Fatal(err)
 					}
-					if failIdleRows(rows) {
+					if failIdleRows(rows, context.DeadlineExceeded) {
 						t.Error("failIdleRows while a RawBytes Scan holds the rows = true")
 					}
 					for rows.Next() {
@@ -85,7 +85,7 @@ func TestRowsHook(t *testing.T) {
 					if err := rows.Err(); !errors.Is(err, context.DeadlineExceeded) {
 						t.Errorf("Err after expireRows = %v", err)
 					}
-					if !failIdleRows(rows) {
+					if !failIdleRows(rows, context.DeadlineExceeded) {
 						t.Error("failIdleRows on rows nobody reads = false")
 					}
 					var v int
