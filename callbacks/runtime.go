@@ -71,8 +71,9 @@ type Options struct {
 	// without Commit or Rollback, after it was reported and rolled back.
 	OnLeak func(s *scope.Scope)
 	// ReclaimAfter is how long Reclaim waits, after a statement's context
-	// ended, for its after-step before taking the statement back
-	// (0: DefaultReclaimAfter).
+	// ended, for its after-step before taking the statement back; Rows()
+	// still open ReclaimAfter past their deadline are closed then ("database
+	// rows never closed") (0: DefaultReclaimAfter).
 	ReclaimAfter time.Duration
 	// LeakCheckAfter is how long a tracked transaction may stay open
 	// before it gets garbage-collection leak detection (leakwatch.go);

@@ -53,7 +53,8 @@ func (s *Source) kickWaiters(old *gate) {
 // BEGIN of an out-of-band transaction, waits for a connection: the
 // source's gate for Done and Err, the caller's context for values and
 // deadline. It lives in the statement's (or transaction's) state: no
-// allocation.
+// allocation, except one waitAttempt per retry of a wait that was woken
+// and waits again.
 type waitCtx struct {
 	rt       *Runtime
 	sc       *stmtCtx             // the statement waiting, or nil

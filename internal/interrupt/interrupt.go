@@ -4,8 +4,9 @@
 // The plugin hands the driver the caller's own context, so database/sql and
 // the driver start no watcher goroutine per statement, and enforces its own
 // deadline out of band: the driver connection is captured before the
-// statement runs, via (*sql.Conn).Raw, and a sweeper calls Stop on it once
-// the deadline passes.
+// statement runs (read from the *sql.Conn's fields, or through
+// (*sql.Conn).Raw should database/sql change them), and a sweeper calls
+// Stop on it once the deadline passes.
 //
 // Supported drivers:
 //
