@@ -101,10 +101,10 @@ func (r *Runtime) reclaimAfter() time.Duration {
 // rowsCut logs Rows() that were still open when the statement's deadline
 // passed (their rows.Err() is the statement's *TimeoutError; database/sql's
 // bare context error where it ended them itself: MySQL, and the fallback
-// of rowshook.go). This line says which budget it was, and where. It runs after the rows closed, and cannot see
-// why they closed (rows.Err races with the caller's last Next): rows the
-// caller finished within a scheduling delay of the deadline are reported
-// as cut too.
+// of rowshook.go). This line says which budget it was, and where. It runs
+// after the rows closed, and cannot see why they closed (rows.Err races
+// with the caller's last Next): rows the caller finished within a
+// scheduling delay of the deadline are reported as cut too.
 func (r *Runtime) rowsCut(sc *stmtCtx) {
 	if !sc.ownDeadlineFired() {
 		return // the caller's own context ended first

@@ -295,6 +295,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			return
 		}
 		if op == OpRow && sc.cp.conn != nil {
+			// Rows that could not be hooked: a goroutine waits for them.
 			rows := rowsOf(stmt.Dest)
 			if rows != nil && err != nil {
 				rows.Close() // the caller got an error: nobody else will

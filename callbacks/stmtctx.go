@@ -48,7 +48,7 @@ type stmtCtx struct {
 	drv  any // the driver connection, as Raw gives it
 	wait waitCtx
 	// rows are a Rows() statement's, while the caller reads them: the
-	// sweeper cuts them at the deadline (rowshook.go).
+	// sweeper ends them at the deadline (rowshook.go).
 	rows atomic.Pointer[sql.Rows]
 
 	// The small fields last, packed into two words, past the last pointer
