@@ -24,7 +24,13 @@ import (
 // database/sql's QueryContext), so in a real statement the plugin adds
 // only the difference between the two ways.
 func BenchmarkPluginWork(b *testing.B) {
-	f := newFixture(b, testdb.SQLite)
+	for _, kind := range kinds {
+		b.Run("db="+string(kind), func(b *testing.B) { pluginWork(b, kind) })
+	}
+}
+
+func pluginWork(b *testing.B, kind testdb.Kind) {
+	f := newFixture(b, kind)
 	open := func(b *testing.B, v variant) func(i int) error {
 		db := f.open(b, v)
 		if err := db.Callback().Query().Replace("gorm:query", func(*gorm.DB) {}); err != nil {
