@@ -122,6 +122,26 @@ func installProm(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
 	return nil
 }
 
+// cpuBurn is how long installCPU's callback keeps the CPU busy.
+const cpuBurn = 2 * time.Microsecond
+
+// installCPU is a yardstick, not a plugin: a query callback that only
+// keeps the CPU busy for cpuBurn, touching no memory. Its ratio tells how
+// the machine turns a fixed cost in the caller's goroutine into a ratio,
+// which depends on more than the cost: BENCHMARKS.md, round 6.
+func installCPU(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
+	if err := db.Callback().Query().Before("gorm:query").Register("bench:cpu", func(*gorm.DB) { burn(cpuBurn) }); err != nil {
+		b.Fatal(err)
+	}
+	return nil
+}
+
+// burn spins for d.
+func burn(d time.Duration) {
+	for t0 := time.Now(); time.Since(t0) < d; {
+	}
+}
+
 // fixture is one seeded database that every variant opens its own pool on.
 type fixture struct {
 	kind testdb.Kind
