@@ -24,7 +24,7 @@ import (
 //
 // Reported: ratio (the median), ns/op (the variant's mean), bare-ns/op,
 // and extra-ns/op (the median over rounds of the time the variant adds to
-// one operation).
+// one operation; with g goroutines, to the wall time per operation).
 // One iteration is one operation on each side; blocks last about 2ms.
 func BenchmarkPaired(b *testing.B) {
 	ctx := context.Background()

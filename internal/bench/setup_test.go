@@ -126,9 +126,9 @@ func installProm(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
 const cpuBurn = 2 * time.Microsecond
 
 // installCPU is a yardstick, not a plugin: a query callback that only
-// keeps the CPU busy for cpuBurn, touching no memory. Its ratio tells how
-// the machine turns a fixed cost in the caller's goroutine into a ratio,
-// which depends on more than the cost: BENCHMARKS.md, round 6.
+// keeps the CPU busy for cpuBurn (wall time), touching no memory. Its
+// extra-ns/op and ratio show how large a known cost looks on the machine
+// of the run, to read the plugin's figures against (BENCHMARKS.md, round 6).
 func installCPU(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
 	if err := db.Callback().Query().Before("gorm:query").Register("bench:cpu", func(*gorm.DB) { burn(cpuBurn) }); err != nil {
 		b.Fatal(err)
