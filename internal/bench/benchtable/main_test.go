@@ -13,8 +13,8 @@ func TestRoundHalfUp(t *testing.T) {
 		digits int
 		want   string
 	}{
-		{(1.031 + 1.032) / 2, 3, "1.032"}, // a median of two runs: half, up
-		{(1.003 + 1.004) / 2, 3, "1.004"}, // stored as 1.00349999…
+		{median([]float64{1.031, 1.032}), 3, "1.032"}, // a median of two runs: half, up
+		{median([]float64{1.003, 1.004}), 3, "1.004"}, // computed as 1.00349999…
 		{1.0314, 3, "1.031"},
 		{1.0316, 3, "1.032"},
 		{0.9835, 3, "0.984"},
