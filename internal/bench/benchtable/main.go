@@ -168,12 +168,12 @@ func render(rows []row, paired map[string][][]float64) string {
 				ratio = fmt.Sprintf("%s (%s–%s)", roundHalfUp(median(rs), 3), roundHalfUp(slices.Min(rs), 2), roundHalfUp(slices.Max(rs), 2))
 			}
 			if bare, ok := base[r.workload+"|"+r.db]; ok {
-				dBytes = signed(halfUp(r.bytes) - halfUp(bare.bytes))
-				dAllocs = signedHalf(r.allocs - bare.allocs)
+				dBytes = count(halfUp(r.bytes)-halfUp(bare.bytes), true)
+				dAllocs = count(r.allocs-bare.allocs, true)
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s |\n",
-			r.workload, r.db, r.variant, duration(r.ns), ratio, halfUp(r.bytes), dBytes, half(r.allocs), dAllocs)
+			r.workload, r.db, r.variant, duration(r.ns), ratio, halfUp(r.bytes), dBytes, count(r.allocs, false), dAllocs)
 	}
 	return b.String()
 }
@@ -207,21 +207,17 @@ func roundHalfUp(x float64, digits int) string {
 	return strconv.FormatFloat(halfUp(x*p)/p, 'f', digits, 64)
 }
 
-func signed(x float64) string { return fmt.Sprintf("%+.0f", x) }
-
-// half prints a median of whole counts, which is whole or ends in .5.
-func half(x float64) string {
-	if x == math.Trunc(x) {
-		return fmt.Sprintf("%.0f", x)
+// count prints a median of whole counts, which is whole or ends in .5;
+// sign adds a + to a positive one.
+func count(x float64, sign bool) string {
+	f := "%.0f"
+	if x != math.Trunc(x) {
+		f = "%.1f"
 	}
-	return fmt.Sprintf("%.1f", x)
-}
-
-func signedHalf(x float64) string {
-	if x == math.Trunc(x) {
-		return fmt.Sprintf("%+.0f", x)
+	if sign {
+		f = "%+" + f[1:]
 	}
-	return fmt.Sprintf("%+.1f", x)
+	return fmt.Sprintf(f, x)
 }
 
 func duration(ns float64) string {
