@@ -58,6 +58,7 @@ func BenchmarkPaired(b *testing.B) {
 	}
 	vDeadline := variant{"bare+deadline", vBare.install}
 	vCPU := variant{"bare+cpu2us", installCPU}
+	vScope := variant{"bare+scope", installScope}
 
 	type workload struct {
 		name      string
@@ -72,6 +73,8 @@ func BenchmarkPaired(b *testing.B) {
 		{name: "First/ctx=request", base: first(req), run: withDeadline(req), vs: []variant{vDeadline}},
 		{name: "First/ctx=background", base: first(nil), run: first(nil), vs: []variant{vCPU}},
 		{name: "First/ctx=request", base: first(req), run: first(req), vs: []variant{vCPU}},
+		{name: "First/ctx=background", base: first(nil), run: first(nil), vs: []variant{vScope}},
+		{name: "First/ctx=request", base: first(req), run: first(req), vs: []variant{vScope}},
 		{name: "Create", base: create, run: create},
 		{name: "Tx3/api=db.Transaction", base: gormTx, run: gormTx},
 		// sessionplugin.Transaction with the plugin installed, against
@@ -86,7 +89,7 @@ func BenchmarkPaired(b *testing.B) {
 		b.Run("db="+string(kind), func(b *testing.B) {
 			f := newFixture(b, kind)
 			bare := f.open(b, vBare)
-			for _, v := range append(variants[1:], vDeadline, vCPU) {
+			for _, v := range append(variants[1:], vDeadline, vCPU, vScope) {
 				db := f.open(b, v)
 				for _, w := range ws {
 					vs := w.vs

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"gorm.io/plugin/opentelemetry/tracing"
 	gormprom "gorm.io/plugin/prometheus"
 
+	"github.com/replyrocket/gormsession/internal/clock"
+	"github.com/replyrocket/gormsession/internal/scope"
 	"github.com/replyrocket/gormsession/internal/testdb"
 	sessionplugin "github.com/replyrocket/gormsession/plugin"
 )
@@ -131,6 +134,54 @@ const cpuBurn = 2 * time.Microsecond
 // of the run, to read the plugin's figures against (BENCHMARKS.md, round 6).
 func installCPU(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
 	if err := db.Callback().Query().Before("gorm:query").Register("bench:cpu", func(*gorm.DB) { burn(cpuBurn) }); err != nil {
+		b.Fatal(err)
+	}
+	return nil
+}
+
+// scopeCtx is installScope's per-statement state: the statement's context
+// and its scope in one allocation, as the plugin keeps them.
+type scopeCtx struct {
+	context.Context
+	parent context.Context
+	s      scope.Scope
+}
+
+// scopeSink keeps installScope's elapsed times from being optimised away.
+var scopeSink atomic.Int64
+
+// installScope is a yardstick, not a plugin: each query tracked as a scope
+// and nothing more. Its before step allocates the state, reads the clock,
+// captures the caller and opens the scope in a registry; its after step
+// ends and closes it and reads the clock for the duration. No deadline,
+// breaker, connection, metrics or logging. It bounds from below what any
+// design that tracks every statement as a scope costs on the machine of
+// the run (BENCHMARKS.md, round 7).
+func installScope(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
+	reg := new(scope.Registry)
+	before := func(db *gorm.DB) {
+		parent := db.Statement.Context
+		sc := &scopeCtx{Context: parent, parent: parent}
+		sc.s = scope.Scope{Kind: scope.Statement, Op: "query", Table: db.Statement.Table, Start: clock.Now(), Ctx: parent, Owner: sc}
+		scope.Capture(&sc.s, 1)
+		reg.Open(&sc.s)
+		db.Statement.Context = sc
+	}
+	after := func(db *gorm.DB) {
+		sc, ok := db.Statement.Context.(*scopeCtx)
+		if !ok {
+			return
+		}
+		db.Statement.Context = sc.parent
+		sc.s.End()
+		scopeSink.Store(int64(clock.Now().Sub(sc.s.Start)))
+		reg.Close(&sc.s)
+	}
+	cb := db.Callback().Query()
+	if err := cb.Before("gorm:query").Register("bench:scope_before", before); err != nil {
+		b.Fatal(err)
+	}
+	if err := cb.After("*").Register("bench:scope_after", after); err != nil {
 		b.Fatal(err)
 	}
 	return nil
