@@ -151,12 +151,12 @@ type scopeCtx struct {
 var scopeSink atomic.Int64
 
 // installScope is a yardstick, not a plugin: each query tracked as a scope
-// and nothing more. Its before step allocates the state, reads the clock,
-// captures the caller and opens the scope in a registry; its after step
-// ends and closes it and reads the clock for the duration. No deadline,
-// breaker, connection, metrics or logging. It bounds from below what any
-// design that tracks every statement as a scope costs on the machine of
-// the run (BENCHMARKS.md, round 7).
+// the way the plugin tracks it, and nothing more. Its before step allocates
+// the state, reads the clock, captures the caller and stack and opens the
+// scope in a registry; its after step ends and closes it and reads the
+// clock for the duration. No deadline, breaker, connection, metrics or
+// logging: the floor under the plugin's own cost on the machine of the run
+// (BENCHMARKS.md, round 7). Query callbacks only.
 func installScope(b *testing.B, db *gorm.DB) *sessionplugin.Plugin {
 	reg := new(scope.Registry)
 	before := func(db *gorm.DB) {
