@@ -76,6 +76,7 @@ func BenchmarkPaired(b *testing.B) {
 		{name: "First/ctx=background", base: first(nil), run: first(nil), vs: []variant{vScope}},
 		{name: "First/ctx=request", base: first(req), run: first(req), vs: []variant{vScope}},
 		{name: "Create", base: create, run: create},
+		{name: "Tx3/api=db.Transaction", base: gormTx, run: gormTx, vs: []variant{vScope}},
 		{name: "Tx3/api=db.Transaction", base: gormTx, run: gormTx},
 		// sessionplugin.Transaction with the plugin installed, against
 		// bare GORM's db.Transaction.
