@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -70,6 +71,10 @@ func (r *Runtime) waitTimeout(src *Source, err error, waited time.Duration, wait
 type connPool struct {
 	conn *sql.Conn
 	src  *Source
+	// tx is GORM's implicit transaction on conn, once begun: until it
+	// ends it holds conn, so a statement taken back with it still open
+	// (Reclaim) must roll it back before conn can close.
+	tx atomic.Pointer[sql.Tx]
 }
 
 var (
@@ -99,5 +104,6 @@ func (c *connPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnP
 	if err != nil {
 		return nil, err
 	}
+	c.tx.Store(tx)
 	return &Tx{tx: tx, src: c.src, implicit: true}, nil
 }

@@ -71,6 +71,12 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 	go func() {
 		fired := sc.finishWatch()
 		if sc.cp.conn != nil {
+			// GORM's implicit transaction of an abandoned write is never
+			// ended by GORM, and holds the connection until it is: both
+			// discard and Close would wait for it for good.
+			if tx := sc.cp.tx.Load(); tx != nil {
+				_ = tx.Rollback() // waits for its statement; ErrTxDone if it did end
+			}
 			if fired && sc.discard {
 				discard(sc.cp.conn) // waits for the statement to return
 			}
@@ -143,5 +149,5 @@ func (r *Runtime) closeAbandonedRows(sc *stmtCtx, rows *sql.Rows) {
 // rowsTimeout is the error of Rows() cut by their deadline: the budget, and
 // err, what the rows saw.
 func (r *Runtime) rowsTimeout(sc *stmtCtx, err error) *TimeoutError {
-	return &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.src.Name, Err: err}
+	return &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: sc.scope.Table, Source: sc.cp.src.Name, Err: err}
 }

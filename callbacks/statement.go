@@ -83,12 +83,13 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			// A nested statement (Preload, a hook) whose source dbresolver
 			// picked again: reuse the connection the outer one holds, as
 			// waiting for a second one could deadlock a small pool.
-			if outer := stmtFrom(parent); outer != nil && outer.cp.conn != nil && outer.src == src {
+			if outer := stmtFrom(parent); outer != nil && outer.cp.conn != nil && outer.cp.src == src {
 				shared, rt = &outer.cp, routePassthrough
 			}
 		}
 		now := clock.Now()
-		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, src: src, tx: tx}
+		sc := &stmtCtx{Context: parent, parent: parent, stmt: stmt, op: op, tx: tx}
+		sc.cp.src = src
 		sc.scope = scope.Scope{Kind: scope.Statement, Op: opNames[op], Table: stmt.Table, Source: src.Name, Start: now, Ctx: parent, Owner: sc}
 		if tx != nil {
 			sc.scope.Parent = tx.scope
@@ -147,7 +148,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if !sc.deadline.IsZero() {
 			r.arm(sc, conn)
 		}
-		sc.cp = connPool{conn: conn, src: src}
+		sc.cp.conn = conn
 		sc.origPool = stmt.ConnPool
 		stmt.ConnPool = &sc.cp
 		sc.armed.Store(true)
@@ -202,7 +203,7 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 // stopped that way, the deadline goes into the statement's context after
 // all. The statement has not been sent yet.
 func (r *Runtime) arm(sc *stmtCtx, conn *sql.Conn) {
-	if sc.drv = stoppableConn(sc.src, conn); sc.drv != nil {
+	if sc.drv = stoppableConn(sc.cp.src, conn); sc.drv != nil {
 		r.watch(sc, phaseRunning, r.sw.at(sc.deadline))
 		return
 	}
@@ -269,7 +270,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 				if sc.cp.conn != nil && !fired {
 					cancelling = !r.cancelOnServer(sc)
 				}
-				err = &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.src.Name, Err: err}
+				err = &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.cp.src.Name, Err: err}
 				db.Error = err
 			}
 		}
@@ -277,7 +278,7 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if sc.tx != nil {
 			sc.tx.scope.StatementEnded(end)
 		}
-		logged := r.report(sc.parent, sc.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
+		logged := r.report(sc.parent, sc.cp.src, int(op), &sc.scope, err, elapsed, db, sc.loggedBelow)
 		// Drivers may keep the last context they were given (pgx does); it
 		// must not keep the statement or its transaction reachable, or a
 		// leaked transaction could never be collected and reported.

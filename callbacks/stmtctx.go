@@ -23,7 +23,6 @@ type stmtCtx struct {
 	parent          context.Context // Statement.Context before the scope
 	stmt            *gorm.Statement
 	scope           scope.Scope
-	src             *Source
 	tx              *Tx // the tracked transaction the statement runs in
 
 	cancel   context.CancelFunc // set when the deadline is ours, in Context
@@ -31,9 +30,11 @@ type stmtCtx struct {
 	timeout  time.Duration      // the deadline's budget: the transaction's if txBudget, else the statement's
 
 	origPool gorm.ConnPool // restored by the after-step
-	cp       connPool      // the connection acquired for the statement, as installed in Statement.ConnPool
-	waited   time.Duration
-	permit   breaker.Permit // the breaker's admission; Done with the outcome
+	// cp is the connection acquired for the statement, as installed in
+	// Statement.ConnPool; cp.src is the statement's source on every route.
+	cp     connPool
+	waited time.Duration
+	permit breaker.Permit // the breaker's admission; Done with the outcome
 
 	loggedBelow error // an error a nested scope already logged
 

@@ -258,7 +258,7 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 		// Again every refire until the wait sees its deadline: it may
 		// have checked the clock just before, and then started waiting on
 		// the gate this kick installs.
-		sc.src.kickWaiters(nil)
+		sc.cp.src.kickWaiters(nil)
 		return now + int64(refire)
 	}
 	sc.mu.Lock()

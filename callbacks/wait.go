@@ -92,7 +92,7 @@ func (w *waitCtx) parent() context.Context {
 
 func (w *waitCtx) src() *Source {
 	if w.sc != nil {
-		return w.sc.src
+		return w.sc.cp.src
 	}
 	return w.tx.src
 }

@@ -23,6 +23,16 @@ type Panicky struct {
 
 func (*Panicky) AfterFind(*gorm.DB) error { panic("hook panicked") }
 
+// PanickyWrite's BeforeCreate hook panics inside GORM's implicit
+// transaction, which then holds the statement's connection until someone
+// ends it.
+type PanickyWrite struct {
+	ID   uint
+	Name string
+}
+
+func (*PanickyWrite) BeforeCreate(*gorm.DB) error { panic("hook panicked") }
+
 // recovered runs fn and swallows its panic, as net/http does for a handler.
 func recovered(fn func()) (p any) {
 	defer func() { p = recover() }()
@@ -54,6 +64,11 @@ func TestAbandonedStatementIsReclaimed(t *testing.T) {
 				sessionplugin.WithoutTimeout(db.WithContext(ctx)).Find(&ps)
 			})
 		}},
+		{"write in GORM's implicit transaction", func(t *testing.T, db *gorm.DB) any {
+			return recovered(func() {
+				sessionplugin.WithTimeout(db, 500*time.Millisecond).Create(&PanickyWrite{Name: "boom"})
+			})
+		}},
 		{"inside Transaction", func(t *testing.T, db *gorm.DB) any {
 			return recovered(func() {
 				_ = sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error {
@@ -70,7 +85,7 @@ func TestAbandonedStatementIsReclaimed(t *testing.T) {
 					c.PoolSize, c.MaxOverflow, c.PoolTimeout = 1, 0, 2*time.Second
 					c.LongRunningThreshold = 200 * time.Millisecond // a 50ms monitor tick
 				})
-				if err := db.AutoMigrate(&Panicky{}); err != nil {
+				if err := db.AutoMigrate(&Panicky{}, &PanickyWrite{}); err != nil {
 					t.Fatal(err)
 				}
 				if err := db.Create(&Panicky{Name: "boom"}).Error; err != nil {
