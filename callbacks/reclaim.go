@@ -65,8 +65,8 @@ func (r *Runtime) Reclaim(s *scope.Scope, now time.Time) bool {
 		zap.String("operation", s.Op), zap.String("table", s.Table), zap.String("source", s.Source),
 		zap.String("caller", s.Caller), zap.Uint64("scope_id", s.ID), zap.Duration("age", age),
 		zap.Bool("held_connection", sc.cp.conn != nil), zap.String("stack", s.Stack()))
-	if t := sc.tx; t != nil && t.w != nil {
-		t.w.cur.CompareAndSwap(sc, nil) // else it would keep the Tx from being collected
+	if t := sc.tx; t != nil {
+		t.w.done(sc) // else it would keep the Tx from being collected
 	}
 	go func() {
 		fired := sc.finishWatch()

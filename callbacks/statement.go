@@ -123,9 +123,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		}
 		if rt != routeAcquire {
 			if oob && !sc.deadline.IsZero() {
-				sc.drv = tx.w.drv
-				tx.w.cur.Store(sc)
-				r.watch(sc, phaseRunning, r.sw.at(sc.deadline))
+				r.watchInTx(sc, tx.w)
 			}
 			sc.armed.Store(true)
 			return
@@ -251,8 +249,8 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		if rows == nil {
 			fired = sc.finishWatch()
 		}
-		if sc.tx != nil && sc.tx.w != nil {
-			sc.tx.w.cur.CompareAndSwap(sc, nil)
+		if sc.tx != nil {
+			sc.tx.w.done(sc)
 		}
 		if !sc.scope.End() {
 			// Reclaim took the statement back (its connection is closed):

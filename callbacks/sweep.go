@@ -129,23 +129,74 @@ func (sc *stmtCtx) finishWatch() (fired bool) {
 	return sc.stopped.Load()
 }
 
-// txWatch lets a tracked transaction end the watch of the statement it
-// runs, before its connection goes back to the pool: a deadline or cancel
-// ends a transaction from another goroutine, possibly ahead of the
-// statement's after-step.
-type txWatch struct {
-	drv any // the transaction's driver connection
-	cur atomic.Pointer[stmtCtx]
+// retireWatch ends sc's watch like finishWatch, and also one not armed
+// yet: it never will be.
+func (sc *stmtCtx) retireWatch() {
+	if !sc.phase.CompareAndSwap(phaseNone, phaseDone) {
+		sc.finishWatch()
+	}
+	// Not watched any more: a statement whose after-step never runs stays
+	// open until Reclaim takes it, and the sweeper need not look at it.
+	sc.due.Store(0)
 }
 
-// release ends the watch of the transaction's current statement, if any.
-// A nil w does nothing.
+// txWatch lets a tracked transaction end the watches of the statements it
+// runs, before its connection goes back to the pool: a deadline or cancel
+// ends a transaction from another goroutine, possibly ahead of the
+// statements' after-steps, and a statement whose after-step never runs (a
+// hook panicked) would otherwise have the sweeper stop the connection
+// after someone else took it from the pool.
+type txWatch struct {
+	drv    any                     // the transaction's driver connection
+	cur    atomic.Pointer[stmtCtx] // the innermost statement running; outer ones through its parent
+	closed atomic.Bool             // the transaction ended: its connection is not its own any more
+}
+
+// watchInTx arms sc's out-of-band deadline on its transaction's
+// connection, unless the transaction already ended.
+func (r *Runtime) watchInTx(sc *stmtCtx, w *txWatch) {
+	sc.drv = w.drv
+	w.cur.Store(sc)
+	// Published first, then checked: either release sees sc in cur and
+	// retires it, or this sees closed. A retired sc is never armed.
+	if w.closed.Load() {
+		return
+	}
+	due := r.sw.at(sc.deadline)
+	sc.due.Store(due)
+	if sc.phase.CompareAndSwap(phaseNone, phaseRunning) {
+		r.wake(due)
+	}
+}
+
+// done takes sc, whose after-step runs, off w: the statement it is nested
+// in, if any, is current again. A nil w does nothing.
+func (w *txWatch) done(sc *stmtCtx) {
+	if w == nil {
+		return
+	}
+	w.cur.CompareAndSwap(sc, outerInTx(sc))
+}
+
+// outerInTx returns the statement of the same transaction that sc is
+// nested in (a hook's, a Preload's), or nil.
+func outerInTx(sc *stmtCtx) *stmtCtx {
+	if o := stmtFrom(sc.parent); o != nil && sc.scope.Parent != nil && o.scope.Parent == sc.scope.Parent {
+		return o
+	}
+	return nil
+}
+
+// release ends, for good, the watches of the transaction's statements
+// still running: the current one and those it is nested in. Statements
+// that start afterwards are not watched. A nil w does nothing.
 func (w *txWatch) release() {
 	if w == nil {
 		return
 	}
-	if sc := w.cur.Swap(nil); sc != nil {
-		sc.finishWatch()
+	w.closed.Store(true)
+	for sc := w.cur.Swap(nil); sc != nil; sc = outerInTx(sc) {
+		sc.retireWatch()
 	}
 }
 

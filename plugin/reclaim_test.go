@@ -244,3 +244,101 @@ func TestLateAfterStepIsReported(t *testing.T) {
 	}
 	waitFor(t, func() bool { return p.Stats().Active == 0 }, "no scope left open")
 }
+
+// NestedPanicky's BeforeCreate runs a statement of its own, with a shorter
+// deadline, in the same transaction, then panics: the Create's after-step
+// never runs.
+type NestedPanicky struct {
+	ID   uint
+	Name string
+}
+
+func (*NestedPanicky) BeforeCreate(tx *gorm.DB) error {
+	if err := sessionplugin.WithTimeout(tx, 50*time.Millisecond).Exec("SELECT 1").Error; err != nil {
+		return err
+	}
+	panic("hook panicked")
+}
+
+// A transaction that ended no longer owns its connection: the deadlines of
+// its statements must not stop what runs on that connection next. Two ways
+// a statement's watch outlived its transaction: a statement whose
+// after-step never ran, under a nested one that did (the nested one used
+// to hide it from the transaction's end), and a statement started on a
+// transaction its deadline had already ended (racing the sweeper).
+func TestEndedTransactionLeavesItsConnectionAlone(t *testing.T) {
+	defer sessionplugin.SetReclaimAfter(sessionplugin.SetReclaimAfter(100 * time.Millisecond))
+	ctx := context.Background()
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, func(c *sessionplugin.Config) {
+			c.PoolSize, c.MaxOverflow, c.PoolTimeout = 1, 0, 5*time.Second
+			c.QueryTimeout = 300 * time.Millisecond
+			c.Breaker.Disabled = true
+		})
+		if err := db.AutoMigrate(&NestedPanicky{}); err != nil {
+			t.Fatal(err)
+		}
+		// long runs on the only connection for about a second, past the
+		// 300ms deadline the ended transaction's statement had.
+		longSQL := sleepSQL(kind, 1)
+		switch kind {
+		case testdb.Postgres:
+			longSQL = "SELECT 7 FROM pg_sleep(1)"
+		case testdb.SQLite:
+			// Count far enough to take about 600ms here (-race, load).
+			count := func(n int) string {
+				return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < " + itoa(n) + ") SELECT max(x) FROM c"
+			}
+			for n := 10000; ; n *= 2 {
+				var got int64
+				start := time.Now()
+				if err := sessionplugin.WithoutTimeout(db).Raw(count(n)).Scan(&got).Error; err != nil {
+					t.Fatal(err)
+				}
+				if time.Since(start) >= 600*time.Millisecond || n >= 1<<26 {
+					longSQL = count(n)
+					break
+				}
+			}
+		}
+		long := func() error {
+			var n int64
+			return sessionplugin.WithTimeout(db, 30*time.Second).Raw(longSQL).Scan(&n).Error
+		}
+		t.Run("statement abandoned under a nested one", func(t *testing.T) {
+			r := recovered(func() {
+				_ = sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
+					return tx.Create(&NestedPanicky{Name: "x"}).Error
+				})
+			})
+			if r == nil {
+				t.Fatal("the hook did not panic")
+			}
+			if err := long(); err != nil {
+				t.Fatalf("a statement on the connection the transaction gave back: %v", err)
+			}
+			// The Create is still abandoned, and taken back as such.
+			waitFor(t, func() bool { return p.Stats().Reclaimed == 1 }, "the abandoned Create to be reclaimed")
+		})
+		t.Run("statement after the transaction's deadline", func(t *testing.T) {
+			done := make(chan error, 1)
+			err := sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
+				time.Sleep(250 * time.Millisecond) // the deadline rolls it back, idle
+				go func() { done <- long() }()
+				time.Sleep(100 * time.Millisecond) // long has the connection now
+				for range 20 {
+					if tx.Exec("SELECT 1").Error == nil {
+						return errors.New("a statement ran on an expired transaction")
+					}
+				}
+				return nil
+			}, sessionplugin.WithTxTimeout(100*time.Millisecond))
+			if err == nil {
+				t.Fatal("the transaction did not report its deadline")
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("a statement on the connection the transaction gave back: %v", err)
+			}
+		})
+	})
+}
