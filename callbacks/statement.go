@@ -83,8 +83,8 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 			// A nested statement (Preload, a hook) whose source dbresolver
 			// picked again: reuse the connection the outer one holds, as
 			// waiting for a second one could deadlock a small pool.
-			if outer := stmtFrom(parent); outer != nil && outer.cp.conn != nil && outer.cp.src == src {
-				shared, rt = &outer.cp, routePassthrough
+			if owner := connOwner(parent); owner != nil && owner.cp.src == src {
+				shared, rt = &owner.cp, routePassthrough
 			}
 		}
 		now := clock.Now()
@@ -120,6 +120,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if shared != nil {
 			sc.origPool = stmt.ConnPool
 			stmt.ConnPool = shared
+			sc.sharing = true
 		}
 		if rt != routeAcquire {
 			if oob && !sc.deadline.IsZero() {
@@ -151,6 +152,22 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		stmt.ConnPool = &sc.cp
 		sc.armed.Store(true)
 	}
+}
+
+// connOwner returns the statement whose connection the statements nested
+// in it under ctx run on: the nearest that took one of its own, through
+// those that share it (a Preload inside a Preload). It returns nil when
+// none holds a connection.
+func connOwner(ctx context.Context) *stmtCtx {
+	for o := stmtFrom(ctx); o != nil; o = stmtFrom(o.parent) {
+		if o.cp.conn != nil {
+			return o
+		}
+		if !o.sharing {
+			return nil // it neither holds a connection nor shares one
+		}
+	}
+	return nil
 }
 
 // setDeadline derives the statement's deadline: the per-call override, else

@@ -65,6 +65,7 @@ type stmtCtx struct {
 	rejected bool // refused before anything was sent
 	discard  bool // stopped in a way that broke the connection
 	txBudget bool // the deadline is the transaction's
+	sharing  bool // runs on the connection of a statement it is nested in
 
 	rowsReported bool // the sweeper logged the rows as never closed
 }

@@ -43,6 +43,12 @@ type Parent struct {
 type Child struct {
 	ID       uint
 	ParentID uint
+	Toys     []Toy
+}
+
+type Toy struct {
+	ID      uint
+	ChildID uint
 }
 
 // With dbresolver, Preload's nested read reuses the outer statement's
@@ -62,6 +68,31 @@ func TestPreloadWithDBResolverOnePool(t *testing.T) {
 	if err := db.Preload("Children").Find(&ps).Error; err != nil || len(ps) != 1 || len(ps[0].Children) != 2 {
 		t.Fatalf("Preload = %+v, %v", ps, err)
 	}
+}
+
+// Two levels down (a Preload inside a Preload), the nested read still
+// finds the connection the outermost statement holds.
+func TestNestedPreloadWithDBResolverOnePool(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db := testdb.Open(t, kind)
+		if err := db.AutoMigrate(&Parent{}, &Child{}, &Toy{}); err != nil {
+			t.Fatal(err)
+		}
+		db.Create(&Parent{Children: []Child{{Toys: []Toy{{}, {}}}, {}}})
+		if err := db.Use(dbresolver.Register(dbresolver.Config{})); err != nil {
+			t.Fatal(err)
+		}
+		db, _, _ = installOn(t, db, func(c *sessionplugin.Config) {
+			c.PoolSize, c.MaxOverflow, c.PoolTimeout = 1, 0, 300*time.Millisecond
+		})
+		var ps []Parent
+		if err := db.Preload("Children.Toys").Find(&ps).Error; err != nil || len(ps) != 1 || len(ps[0].Children) != 2 {
+			t.Fatalf("Preload = %+v, %v", ps, err)
+		}
+		if n := len(ps[0].Children[0].Toys) + len(ps[0].Children[1].Toys); n != 2 {
+			t.Fatalf("%d toys preloaded, want 2", n)
+		}
+	})
 }
 
 // Rows() that fails after the rows were opened must not hang: the rows are
