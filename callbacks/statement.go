@@ -94,6 +94,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if tx != nil {
 			sc.scope.Parent = tx.scope
 		}
+		sc.sharing = shared != nil
 		stmt.Context = sc
 		if (rt == routeAcquire || rt == routePrepared) && src.brk != nil {
 			if err := src.brk.AdmitAt(&sc.permit, now); err != nil {
@@ -120,7 +121,6 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if shared != nil {
 			sc.origPool = stmt.ConnPool
 			stmt.ConnPool = shared
-			sc.sharing = true
 		}
 		if rt != routeAcquire {
 			if oob && !sc.deadline.IsZero() {
@@ -200,10 +200,20 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 			sc.txBudget, sc.timeout = true, td
 		}
 	}
+	// A statement this one is nested in may have an out-of-band deadline:
+	// the sweeper enforces it on that statement's connection only. On a
+	// connection of its own (another source, another database) this one
+	// enforces it too. (Its caller's own deadline, if any, is later: the
+	// outer statement's would not be out of band otherwise.)
+	adopted := false
+	if o := stmtFrom(sc.parent); o != nil && !sc.sharing && !o.deadline.IsZero() && (deadline.IsZero() || o.deadline.Before(deadline)) {
+		deadline, adopted = o.deadline, true
+		sc.txBudget, sc.timeout = o.txBudget, o.timeout
+	}
 	if deadline.IsZero() {
 		return
 	}
-	if pdl, ok := sc.parent.Deadline(); ok && !pdl.After(deadline) {
+	if pdl, ok := sc.parent.Deadline(); ok && !pdl.After(deadline) && !adopted {
 		return
 	}
 	if oob {

@@ -233,3 +233,57 @@ func TestCommitAfterCallerCancel(t *testing.T) {
 		}
 	})
 }
+
+// otherDB is what HookedRead's hook queries: another database, with a
+// plugin of its own.
+var otherDB *gorm.DB
+
+// otherSQL is the slow statement the hook runs on otherDB.
+var otherSQL string
+
+// HookedRead's AfterFind queries another database under the statement's
+// context, as a hook that enriches a row from a second store does.
+type HookedRead struct {
+	ID   uint
+	Name string
+}
+
+func (*HookedRead) AfterFind(tx *gorm.DB) error {
+	var n int64
+	return otherDB.WithContext(tx.Statement.Context).Raw(otherSQL).Scan(&n).Error
+}
+
+// A statement nested in another (a hook's, under its context) but on a
+// connection of its own is bound by the outer statement's deadline too,
+// though that deadline is out of band, enforced on the outer connection.
+func TestNestedStatementOnAnotherConnectionKeepsTheDeadline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, _ := install(t, kind, func(c *sessionplugin.Config) { c.QueryTimeout = 300 * time.Millisecond })
+		other, _, _ := install(t, kind, nil) // its own deadline: 30s
+		if err := db.AutoMigrate(&HookedRead{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Create(&HookedRead{Name: "x"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		otherDB, otherSQL = other, "SELECT 7 FROM pg_sleep(3)"
+		switch kind {
+		case testdb.MySQL:
+			otherSQL = "SELECT SLEEP(3)"
+		case testdb.SQLite:
+			otherSQL = sleepSQL(kind, 3)
+		}
+		t.Cleanup(func() { otherDB = nil })
+		start := time.Now()
+		var rs []HookedRead
+		err := db.Find(&rs).Error
+		took := time.Since(start)
+		var te *sessionplugin.TimeoutError
+		if !errors.As(err, &te) || te.Timeout != 300*time.Millisecond {
+			t.Fatalf("err = %v, want the outer statement's 300ms timeout", err)
+		}
+		if took > 2*time.Second {
+			t.Fatalf("took %s: the nested statement ran past the outer deadline", took)
+		}
+	})
+}
