@@ -321,9 +321,13 @@ func (r *Runtime) expire(sc *stmtCtx, now int64) int64 {
 	if !first && sc.phase.Load() != phaseFired {
 		return 0 // done
 	}
+	if first {
+		// Stored, then rows loaded, as handOverRows stores rows and then
+		// loads stopped: one of the two sees the other.
+		sc.stopped.Store(true)
+	}
 	rows := sc.rows.Load()
 	if first {
-		sc.stopped.Store(true)
 		// Rows the caller still reads end as under an expired context:
 		// Next returns false, Err says why; marked before the Stop below
 		// fails a Next in the driver. The caller's Close then releases
