@@ -71,6 +71,21 @@ func rowsOf(dest any) *sql.Rows {
 	return nil
 }
 
+// rowErrOf returns where a Row() statement's *sql.Row in dest keeps the
+// error its query failed with, if it failed; else, and if database/sql's
+// Row fields were not found, nil.
+func rowErrOf(dest any) *error {
+	row, ok := dest.(*sql.Row)
+	if !ok || row == nil || !rowsHookable {
+		return nil
+	}
+	p := (*error)(unsafe.Add(unsafe.Pointer(row), rowErrOff))
+	if *p == nil {
+		return nil
+	}
+	return p
+}
+
 // giveRowItsError makes GORM's Row() return a *sql.Row that carries the
 // statement's error when the statement was never sent (the breaker
 // refused it, the wait for a connection ran out, an earlier error in the

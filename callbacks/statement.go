@@ -288,6 +288,14 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 		end := clock.Now()
 		elapsed := end.Sub(sc.scope.Start)
 		err := db.Error
+		// A Row() whose query failed keeps the error in the *sql.Row, for
+		// its Scan; GORM's db.Error stays nil. It is the statement's error.
+		var rowErr *error
+		if err == nil && op == OpRow {
+			if rowErr = rowErrOf(stmt.Dest); rowErr != nil {
+				err = *rowErr
+			}
+		}
 		cancelling := false // the server-side cancel still runs, and will release
 		if err != nil && !sc.rejected && (fired || sc.ownDeadlineFired()) {
 			var te *TimeoutError
@@ -296,7 +304,11 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 					cancelling = !r.cancelOnServer(sc)
 				}
 				err = &TimeoutError{Budget: sc.budget(), Timeout: sc.timeout, Waited: sc.waited, Op: sc.scope.Op, Table: stmt.Table, Source: sc.cp.src.Name, Err: err}
-				db.Error = err
+				if rowErr != nil {
+					*rowErr = err // what the caller's Scan returns
+				} else {
+					db.Error = err
+				}
 			}
 		}
 		sc.permit.Done(breakerOutcome(err, sc.parent), elapsed)
@@ -330,6 +342,9 @@ func (r *Runtime) After(op Op) func(*gorm.DB) {
 			// The caller reads the rows after we return; the connection goes
 			// back, the timer stops and the scope ends when they close them.
 			go func() {
+				if fired && sc.discard {
+					discard(sc.cp.conn)
+				}
 				sc.cp.conn.Close() // waits for the rows to close
 				if rows != nil {
 					r.rowsCut(sc)

@@ -287,3 +287,22 @@ func TestNestedStatementOnAnotherConnectionKeepsTheDeadline(t *testing.T) {
 		}
 	})
 }
+
+// A Row() whose query the deadline stops before its first row (SQLite
+// runs a query to its first row inside QueryRowContext): the caller's Scan
+// returns the statement's *TimeoutError, and it counts as a timeout.
+func TestRowStoppedBeforeItsFirstRow(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, p, _ := install(t, kind, func(c *sessionplugin.Config) {
+			c.QueryTimeout = 200 * time.Millisecond
+			c.Breaker.Disabled = true
+		})
+		var n int64
+		err := db.Raw(sleepSQL(kind, 3)).Row().Scan(&n)
+		var te *sessionplugin.TimeoutError
+		if !errors.As(err, &te) || te.Timeout != 200*time.Millisecond || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Scan err = %v (%T), want the statement's 200ms *TimeoutError", err, err)
+		}
+		waitFor(t, func() bool { return p.Stats().Errors[sessionplugin.CategoryTimeout] == 1 }, "one timeout counted")
+	})
+}
