@@ -185,9 +185,15 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 		}
 	}
 	// Rows handed to the caller outlive the callbacks; only a connection
-	// we hold tells us when they close, so only then can we time them.
+	// we hold tells us when they close, so only then can we time them. In
+	// a transaction the query itself runs under the transaction's
+	// deadline; the rows then end with the transaction (database/sql
+	// closes them when it rolls back).
 	if sc.op == OpRow && rt != routeAcquire {
-		return
+		if rt != routeTx || sc.tx == nil || !oob {
+			return // a deadline in the context would end the rows at the after-step
+		}
+		d = 0
 	}
 	var deadline time.Time
 	if d > 0 {

@@ -28,6 +28,33 @@ func sleepSQL(kind testdb.Kind, secs int) string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// slowSQL returns a statement returning one integer that runs for at least
+// d on db (of kind), and not much longer: SQLite's count is sized here, as
+// its speed varies tenfold with -race and load.
+func slowSQL(t *testing.T, db *gorm.DB, kind testdb.Kind, d time.Duration) string {
+	t.Helper()
+	secs := strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+	switch kind {
+	case testdb.Postgres:
+		return "SELECT 7 FROM pg_sleep(" + secs + ")"
+	case testdb.MySQL:
+		return "SELECT SLEEP(" + secs + ")"
+	}
+	count := func(n int) string {
+		return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < " + itoa(n) + ") SELECT max(x) FROM c"
+	}
+	for n := 10000; ; n *= 2 {
+		var got int64
+		start := time.Now()
+		if err := sessionplugin.WithoutTimeout(db).Raw(count(n)).Scan(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) >= d || n >= 1<<26 {
+			return count(n)
+		}
+	}
+}
+
 func TestStatementDeadline(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
 		db, _, _ := install(t, kind, nil)
@@ -304,5 +331,31 @@ func TestRowStoppedBeforeItsFirstRow(t *testing.T) {
 			t.Fatalf("Scan err = %v (%T), want the statement's 200ms *TimeoutError", err, err)
 		}
 		waitFor(t, func() bool { return p.Stats().Errors[sessionplugin.CategoryTimeout] == 1 }, "one timeout counted")
+	})
+}
+
+// A query run through Row(), Rows() or Scan() inside a transaction is
+// bound by the transaction's deadline while it runs, as other statements
+// are (it used to run to its end).
+func TestRowsInTransactionBoundByItsDeadline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, _ := install(t, kind, func(c *sessionplugin.Config) { c.Breaker.Disabled = true })
+		long := slowSQL(t, db, kind, 1500*time.Millisecond)
+		start := time.Now()
+		err := sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error {
+			var n int64
+			return tx.Raw(long).Scan(&n).Error
+		}, sessionplugin.WithTxTimeout(200*time.Millisecond))
+		took := time.Since(start)
+		var te *sessionplugin.TimeoutError
+		if !errors.As(err, &te) || te.Budget != "transaction" {
+			t.Fatalf("err = %v, want the transaction's *TimeoutError", err)
+		}
+		// On MySQL the deadline is in the transaction's context, which
+		// database/sql does not hand the query: it runs to its end first
+		// (README, Limits).
+		if took > 1200*time.Millisecond && kind != testdb.MySQL {
+			t.Fatalf("took %s: the query ran past the transaction's 200ms deadline", took)
+		}
 	})
 }

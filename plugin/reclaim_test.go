@@ -280,27 +280,7 @@ func TestEndedTransactionLeavesItsConnectionAlone(t *testing.T) {
 		}
 		// long runs on the only connection for about a second, past the
 		// 300ms deadline the ended transaction's statement had.
-		longSQL := sleepSQL(kind, 1)
-		switch kind {
-		case testdb.Postgres:
-			longSQL = "SELECT 7 FROM pg_sleep(1)"
-		case testdb.SQLite:
-			// Count far enough to take about 600ms here (-race, load).
-			count := func(n int) string {
-				return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < " + itoa(n) + ") SELECT max(x) FROM c"
-			}
-			for n := 10000; ; n *= 2 {
-				var got int64
-				start := time.Now()
-				if err := sessionplugin.WithoutTimeout(db).Raw(count(n)).Scan(&got).Error; err != nil {
-					t.Fatal(err)
-				}
-				if time.Since(start) >= 600*time.Millisecond || n >= 1<<26 {
-					longSQL = count(n)
-					break
-				}
-			}
-		}
+		longSQL := slowSQL(t, db, kind, time.Second)
 		long := func() error {
 			var n int64
 			return sessionplugin.WithTimeout(db, 30*time.Second).Raw(longSQL).Scan(&n).Error
@@ -326,12 +306,13 @@ func TestEndedTransactionLeavesItsConnectionAlone(t *testing.T) {
 				time.Sleep(250 * time.Millisecond) // the deadline rolls it back, idle
 				go func() { done <- long() }()
 				time.Sleep(100 * time.Millisecond) // long has the connection now
+				var err error
 				for range 20 {
-					if tx.Exec("SELECT 1").Error == nil {
+					if err = tx.Exec("SELECT 1").Error; err == nil {
 						return errors.New("a statement ran on an expired transaction")
 					}
 				}
-				return nil
+				return err
 			}, sessionplugin.WithTxTimeout(100*time.Millisecond))
 			if err == nil {
 				t.Fatal("the transaction did not report its deadline")
