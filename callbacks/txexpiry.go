@@ -91,7 +91,9 @@ func (r *Runtime) expireTx(x *txExpiry, now int64) int64 {
 		r.sw.bg.Add(1)
 		go func() {
 			defer r.sw.bg.Done()
-			r.expiredIdle(x.scope, x.parent, x.timeout)
+			if x.parent.Err() == nil { // else the caller's cancel ended it first
+				r.expiredIdle(x.scope, x.parent, x.timeout)
+			}
 			_ = tx.Rollback() // waits for a statement still running
 			x.w.release()
 			x.conn.Close()

@@ -181,6 +181,29 @@ func TestReadersKeepWorkingWithDeadlines(t *testing.T) {
 	})
 }
 
+// A transaction its caller cancelled is not reported as rolled back by its
+// deadline when that passes later, idle.
+func TestTxCancelledThenIdlePastItsDeadlineIsNotReportedExpired(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, logs := install(t, kind, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		err := sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
+			if err := tx.Create(&Item{Name: "cancelled"}).Error; err != nil {
+				return err
+			}
+			cancel()
+			time.Sleep(400 * time.Millisecond) // past the 200ms deadline, idle
+			return nil
+		}, sessionplugin.WithTxTimeout(200*time.Millisecond))
+		if err == nil {
+			t.Fatal("Transaction committed after its caller cancelled")
+		}
+		if n := logs.FilterMessage("database transaction rolled back by its deadline while idle").Len(); n != 0 {
+			t.Errorf("%d lines say the deadline rolled back a transaction its caller cancelled", n)
+		}
+	})
+}
+
 // A transaction whose deadline passes while it is idle is reported when it
 // passes, with the line of its last statement, and only then: its Commit
 // fails with the transaction's TimeoutError, not logged a second time.
