@@ -447,12 +447,13 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	t.exp.end()
 	t.w.release()
 	if t.conn != nil {
+		broken := t.exp.broke() // the sweeper stopped COMMIT or ROLLBACK on it
 		if abandoned {
 			// Returns it when the driver does; the context's AfterFunc may
 			// have lost the race with stop() above, so it cannot be relied on.
-			go t.conn.Close()
+			go closeConn(t.conn, broken)
 		} else {
-			t.conn.Close()
+			closeConn(t.conn, broken)
 		}
 	}
 	if t.cancel != nil {
@@ -465,6 +466,14 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 	}
 	t.rt.report(t.parent, t.src, int(numOps), t.scope, err, time.Since(t.scope.Start), nil, already)
 	_ = start
+}
+
+// closeConn gives conn back to the pool, or closes it for good if broken.
+func closeConn(conn *sql.Conn, broken bool) {
+	if broken {
+		discard(conn)
+	}
+	conn.Close()
 }
 
 // expiredIdle logs a transaction whose own deadline passed while no

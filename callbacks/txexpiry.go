@@ -27,6 +27,10 @@ type txExpiry struct {
 	mu      sync.Mutex
 	state   int32 // txLive, txFired, txEnded; guarded by mu
 	stopped bool  // the driver connection was stopped once
+	broken  bool  // stopping it left the connection unusable (discard it)
+	// gone: the connection is going back to the pool; the sweeper must
+	// not stop it again, fired or not. Guarded by mu.
+	gone bool
 
 	drv     any
 	w       *txWatch
@@ -64,7 +68,19 @@ func (x *txExpiry) end() {
 	if x.state == txLive {
 		x.state = txEnded
 	}
+	x.gone = true
 	x.mu.Unlock()
+}
+
+// broke reports whether the sweeper's stop left the connection unusable,
+// so that it is discarded rather than pooled. A nil x did not.
+func (x *txExpiry) broke() bool {
+	if x == nil {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.broken
 }
 
 // expireTx acts on x, whose deadline passed, and returns its next due (0:
@@ -74,17 +90,18 @@ func (x *txExpiry) end() {
 func (r *Runtime) expireTx(x *txExpiry, now int64) int64 {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.state == txEnded {
+	if x.state == txEnded || x.gone {
 		return 0
 	}
 	first := x.state == txLive
 	x.state = txFired
 	if x.busy.Load() {
-		_, cancelOnServer, _ := interrupt.Stop(x.drv)
+		discard, cancelOnServer, err := interrupt.Stop(x.drv)
 		if cancelOnServer != nil && !x.stopped {
 			r.cancelInBackground(cancelOnServer)
 		}
 		x.stopped = true
+		x.broken = x.broken || discard || err != nil
 	}
 	if first && x.tx != nil {
 		tx := x.tx
@@ -96,6 +113,13 @@ func (r *Runtime) expireTx(x *txExpiry, now int64) int64 {
 			}
 			_ = tx.Rollback() // waits for a statement still running
 			x.w.release()
+			x.mu.Lock()
+			x.gone = true // before the connection goes back: never stopped after
+			broken := x.broken
+			x.mu.Unlock()
+			if broken {
+				discard(x.conn)
+			}
 			x.conn.Close()
 		}()
 	}
