@@ -200,7 +200,9 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 		deadline = now.Add(d)
 		sc.txBudget, sc.timeout = false, d
 	}
-	if sc.tx != nil {
+	// An ended transaction's deadline is not this statement's: it fails
+	// as a statement on an ended transaction (closed), however late.
+	if sc.tx != nil && !sc.tx.scope.Ended() {
 		if tdl, td, ok := sc.tx.Deadline(); ok && (deadline.IsZero() || tdl.Before(deadline)) {
 			deadline = tdl
 			sc.txBudget, sc.timeout = true, td

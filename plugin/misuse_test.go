@@ -446,6 +446,16 @@ func TestTxUsedAfterEnd(t *testing.T) {
 			})
 			return kept
 		}},
+		{"Transaction committed, its deadline passed since", func(t *testing.T, db *gorm.DB) (kept *gorm.DB) {
+			if err := sessionplugin.Transaction(context.Background(), db, func(tx *gorm.DB) error {
+				kept = tx
+				return nil
+			}, sessionplugin.WithTxTimeout(50*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			return kept
+		}},
 		{"Begin and Commit", func(t *testing.T, db *gorm.DB) *gorm.DB {
 			tx := db.Begin()
 			if err := tx.Commit().Error; err != nil {
