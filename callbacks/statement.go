@@ -78,12 +78,13 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if src == nil {
 			return // no primary yet: the plugin is not initialized
 		}
+		outer := stmtFrom(parent) // the statement this one is nested in, if any
 		var shared *connPool
-		if rt == routeAcquire {
+		if rt == routeAcquire && outer != nil {
 			// A nested statement (Preload, a hook) whose source dbresolver
 			// picked again: reuse the connection the outer one holds, as
 			// waiting for a second one could deadlock a small pool.
-			if owner := connOwner(parent); owner != nil && owner.cp.src == src {
+			if owner := connOwner(outer); owner != nil && owner.cp.src == src {
 				shared, rt = &owner.cp, routePassthrough
 			}
 		}
@@ -117,7 +118,7 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		// deadline is out of band only where the rows' close can be
 		// heard of (rowshook.go).
 		oob := (op != OpRow || rowsHookable) && r.outOfBand() && (rt == routeAcquire || rt == routeTx && tx != nil && tx.w != nil)
-		r.setDeadline(sc, rt, now, oob)
+		r.setDeadline(sc, outer, rt, now, oob)
 		if shared != nil {
 			sc.origPool = stmt.ConnPool
 			stmt.ConnPool = shared
@@ -155,11 +156,11 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 }
 
 // connOwner returns the statement whose connection the statements nested
-// in it under ctx run on: the nearest that took one of its own, through
-// those that share it (a Preload inside a Preload). It returns nil when
-// none holds a connection.
-func connOwner(ctx context.Context) *stmtCtx {
-	for o := stmtFrom(ctx); o != nil; o = stmtFrom(o.parent) {
+// in o run on: o or the nearest above it that took one of its own,
+// through those that share it (a Preload inside a Preload). It returns nil
+// when none holds a connection, or for a nil o.
+func connOwner(o *stmtCtx) *stmtCtx {
+	for ; o != nil; o = stmtFrom(o.parent) {
 		if o.cp.conn != nil {
 			return o
 		}
@@ -175,8 +176,9 @@ func connOwner(ctx context.Context) *stmtCtx {
 // later than the transaction's. A sooner deadline of the caller's wins.
 //
 // With oob the deadline is only recorded, for the sweeper to enforce once
-// the statement has its connection (see arm).
-func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
+// the statement has its connection (see arm). outer is the statement sc is
+// nested in, or nil.
+func (r *Runtime) setDeadline(sc, outer *stmtCtx, rt route, now time.Time, oob bool) {
 	d, ok := statementOverride(sc.parent)
 	if !ok {
 		d = r.opts.OpTimeouts[sc.op]
@@ -214,7 +216,7 @@ func (r *Runtime) setDeadline(sc *stmtCtx, rt route, now time.Time, oob bool) {
 	// enforces it too. (Its caller's own deadline, if any, is later: the
 	// outer statement's would not be out of band otherwise.)
 	adopted := false
-	if o := stmtFrom(sc.parent); o != nil && !sc.sharing && !o.deadline.IsZero() && (deadline.IsZero() || o.deadline.Before(deadline)) {
+	if o := outer; o != nil && !sc.sharing && !o.deadline.IsZero() && (deadline.IsZero() || o.deadline.Before(deadline)) {
 		deadline, adopted = o.deadline, true
 		sc.txBudget, sc.timeout = o.txBudget, o.timeout
 	}
