@@ -388,3 +388,40 @@ func TestRowsInTransactionBoundByItsDeadline(t *testing.T) {
 		}
 	})
 }
+
+// HookedTxRead's AfterFind runs a transaction on another database under
+// the statement's context.
+type HookedTxRead struct {
+	ID   uint
+	Name string
+}
+
+func (*HookedTxRead) AfterFind(tx *gorm.DB) error {
+	return sessionplugin.Transaction(tx.Statement.Context, otherDB, func(t2 *gorm.DB) error {
+		var n int64
+		return t2.Raw(otherSQL).Scan(&n).Error
+	})
+}
+
+// The statements of a transaction begun under a statement's context (in a
+// hook, on another database) are bound by that statement's deadline.
+func TestTransactionInHookKeepsTheStatementDeadline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
+		db, _, _ := install(t, kind, func(c *sessionplugin.Config) { c.QueryTimeout = 300 * time.Millisecond })
+		other, _, _ := install(t, kind, nil)
+		if err := db.AutoMigrate(&HookedTxRead{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Create(&HookedTxRead{Name: "x"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		otherDB, otherSQL = other, slowSQL(t, other, kind, 1500*time.Millisecond)
+		t.Cleanup(func() { otherDB = nil })
+		start := time.Now()
+		var rs []HookedTxRead
+		err := db.Find(&rs).Error
+		if took := time.Since(start); took > 1200*time.Millisecond || err == nil {
+			t.Fatalf("took %s, err %v: the transaction's statement ran past the outer deadline", took, err)
+		}
+	})
+}
