@@ -95,7 +95,10 @@ func (r *Runtime) Before(op Op) func(*gorm.DB) {
 		if tx != nil {
 			sc.scope.Parent = tx.scope
 		}
-		sc.sharing = shared != nil
+		// On an outer statement's connection: the one just shared, or the
+		// one a hook's or Preload's statement inherits as its pool.
+		_, inherited := stmt.ConnPool.(*connPool)
+		sc.sharing = shared != nil || inherited
 		stmt.Context = sc
 		if (rt == routeAcquire || rt == routePrepared) && src.brk != nil {
 			if err := src.brk.AdmitAt(&sc.permit, now); err != nil {

@@ -39,6 +39,10 @@ const (
 	// cloning the session twice more, and leak detection's cleanup went to
 	// transactions still open after a second only).
 	txAllocBudget = 15
+	// nestedGuard: per statement, for statements nested in a hook on the
+	// outer statement's connection (measured +3 for three; a deadline in
+	// each nested statement's context made it +28).
+	nestedGuard = 3
 	// txGuard: against db.Transaction on the same plugged-in *gorm.DB, the
 	// helper itself must cost next to nothing (measured +0).
 	txGuard = 3
@@ -51,14 +55,35 @@ const (
 	allocRounds = 7
 )
 
+// HookedItem's AfterFind runs two statements of its own on the
+// statement's connection, as hooks that load or touch related rows do.
+type HookedItem struct {
+	ID   uint
+	Name string
+}
+
+func (*HookedItem) AfterFind(tx *gorm.DB) error {
+	var it Item
+	if err := tx.Session(&gorm.Session{NewDB: true}).Limit(1).Find(&it).Error; err != nil {
+		return err
+	}
+	return tx.Exec("SELECT 1").Error
+}
+
 func TestAllocBudget(t *testing.T) {
 	bare := testdb.Open(t, testdb.SQLite)
-	if err := bare.AutoMigrate(&Item{}); err != nil {
+	if err := bare.AutoMigrate(&Item{}, &HookedItem{}); err != nil {
 		t.Fatal(err)
 	}
 	plug, _, _ := install(t, testdb.SQLite, func(c *sessionplugin.Config) { c.Logger = nil })
+	if err := plug.AutoMigrate(&HookedItem{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, db := range []*gorm.DB{bare, plug} {
 		if err := db.Create(&Item{Name: "one", Price: 1}).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Create(&HookedItem{Name: "one"}).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,6 +136,24 @@ func TestAllocBudget(t *testing.T) {
 		b, p := compare(first(bare, nil), first(plug, nil))
 		t.Logf("bare %v, plugin %v: %+.1f allocs/op, %+.0f B/op", b, p, p.allocs-b.allocs, p.bytes-b.bytes)
 		checkFirst(t, b, p)
+	})
+	// Statements nested in a hook run on the outer statement's
+	// connection, under its deadline: each costs what a statement does,
+	// with no deadline of its own in its context (a timer and watchers).
+	t.Run("First with nested statements", func(t *testing.T) {
+		hooked := func(db *gorm.DB) func() {
+			return func() {
+				var h HookedItem
+				if err := db.First(&h).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		b, p := compare(hooked(bare), hooked(plug))
+		t.Logf("bare %v, plugin %v: %+.1f allocs/op, %+.0f B/op", b, p, p.allocs-b.allocs, p.bytes-b.bytes)
+		if d := p.allocs - b.allocs; d > 3*nestedGuard {
+			t.Errorf("First with two nested statements costs %.1f allocs more than bare GORM, guard %d (three statements)", d, 3*nestedGuard)
+		}
 	})
 	t.Run("Transaction", func(t *testing.T) {
 		g, o := compare(gormTx(plug), ourTx(plug))
