@@ -172,8 +172,8 @@ func (r *Runtime) watchInTx(sc *stmtCtx, w *txWatch) {
 // done takes sc, whose after-step runs, off w: the statement it is nested
 // in, if any, is current again. A nil w does nothing.
 func (w *txWatch) done(sc *stmtCtx) {
-	if w == nil {
-		return
+	if w == nil || w.cur.Load() != sc {
+		return // never current (no deadline armed), or no longer
 	}
 	w.cur.CompareAndSwap(sc, outerInTx(sc))
 }

@@ -444,10 +444,9 @@ func (t *Tx) end(op string, err error, start time.Time, abandoned bool) {
 		t.stop()
 	}
 	t.st.unwatchLeak()
-	t.exp.end()
+	broken := t.exp.end() // the sweeper stopped COMMIT or ROLLBACK on it
 	t.w.release()
 	if t.conn != nil {
-		broken := t.exp.broke() // the sweeper stopped COMMIT or ROLLBACK on it
 		if abandoned {
 			// Returns it when the driver does; the context's AfterFunc may
 			// have lost the race with stop() above, so it cannot be relied on.

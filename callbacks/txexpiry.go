@@ -57,29 +57,21 @@ func (x *txExpiry) fired() bool {
 	return x.state == txFired
 }
 
-// end stops the watch; the transaction ended on its own. A nil x does
-// nothing.
-func (x *txExpiry) end() {
-	if x == nil {
-		return
-	}
-	x.due.Store(0)
-	x.mu.Lock()
-	if x.state == txLive {
-		x.state = txEnded
-	}
-	x.gone = true
-	x.mu.Unlock()
-}
-
-// broke reports whether the sweeper's stop left the connection unusable,
-// so that it is discarded rather than pooled. A nil x did not.
-func (x *txExpiry) broke() bool {
+// end stops the watch before the connection goes back to the pool: the
+// sweeper never stops it after. It reports whether a stop already left the
+// connection unusable, so that it is discarded rather than pooled. A nil x
+// does nothing and reports false.
+func (x *txExpiry) end() (broken bool) {
 	if x == nil {
 		return false
 	}
+	x.due.Store(0)
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.state == txLive {
+		x.state = txEnded // ended on its own
+	}
+	x.gone = true
 	return x.broken
 }
 
@@ -113,14 +105,7 @@ func (r *Runtime) expireTx(x *txExpiry, now int64) int64 {
 			}
 			_ = tx.Rollback() // waits for a statement still running
 			x.w.release()
-			x.mu.Lock()
-			x.gone = true // before the connection goes back: never stopped after
-			broken := x.broken
-			x.mu.Unlock()
-			if broken {
-				discard(x.conn)
-			}
-			x.conn.Close()
+			closeConn(x.conn, x.end())
 		}()
 	}
 	if !x.busy.Load() && !first {

@@ -181,20 +181,28 @@ func TestReadersKeepWorkingWithDeadlines(t *testing.T) {
 	})
 }
 
+// cancelInside runs a Transaction whose fn writes a row, cancels the
+// caller's context, stays idle for idle, and returns nil.
+func cancelInside(db *gorm.DB, idle time.Duration, opts ...sessionplugin.TxOption) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
+		if err := tx.Create(&Item{Name: "cancelled"}).Error; err != nil {
+			return err
+		}
+		cancel()
+		time.Sleep(idle)
+		return nil
+	}, opts...)
+}
+
 // A transaction its caller cancelled is not reported as rolled back by its
 // deadline when that passes later, idle.
 func TestTxCancelledThenIdlePastItsDeadlineIsNotReportedExpired(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
 		db, _, logs := install(t, kind, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		err := sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
-			if err := tx.Create(&Item{Name: "cancelled"}).Error; err != nil {
-				return err
-			}
-			cancel()
-			time.Sleep(400 * time.Millisecond) // past the 200ms deadline, idle
-			return nil
-		}, sessionplugin.WithTxTimeout(200*time.Millisecond))
+		// Idle past the 200ms deadline.
+		err := cancelInside(db, 400*time.Millisecond, sessionplugin.WithTxTimeout(200*time.Millisecond))
 		if err == nil {
 			t.Fatal("Transaction committed after its caller cancelled")
 		}
@@ -267,14 +275,7 @@ func TestDeadlineDuringCommitIsNotIdle(t *testing.T) {
 func TestCommitAfterCallerCancel(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
 		db, _, logs := install(t, kind, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		err := sessionplugin.Transaction(ctx, db, func(tx *gorm.DB) error {
-			if err := tx.Create(&Item{Name: "cancelled"}).Error; err != nil {
-				return err
-			}
-			cancel()
-			return nil
-		})
+		err := cancelInside(db, 0)
 		if c := sessionplugin.Classify(err); c != sessionplugin.CategoryCanceled || !errors.Is(err, context.Canceled) {
 			t.Errorf("Transaction = %v (%s), want canceled", err, c)
 		}

@@ -55,36 +55,38 @@ type Toy struct {
 // connection instead of waiting for a second one (a pool of 1 would
 // deadlock until PoolTimeout).
 func TestPreloadWithDBResolverOnePool(t *testing.T) {
-	db := testdb.Open(t, testdb.Postgres)
-	db.AutoMigrate(&Parent{}, &Child{})
-	db.Create(&Parent{Children: []Child{{}, {}}})
-	if err := db.Use(dbresolver.Register(dbresolver.Config{})); err != nil {
-		t.Fatal(err)
-	}
-	db, _, _ = installOn(t, db, func(c *sessionplugin.Config) {
-		c.PoolSize, c.MaxOverflow, c.PoolTimeout = 1, 0, 300*time.Millisecond
-	})
+	db := resolverOnePool(t, testdb.Postgres, &Parent{Children: []Child{{}, {}}})
 	var ps []Parent
 	if err := db.Preload("Children").Find(&ps).Error; err != nil || len(ps) != 1 || len(ps[0].Children) != 2 {
 		t.Fatalf("Preload = %+v, %v", ps, err)
 	}
 }
 
+// resolverOnePool opens a database of kind holding parent, with dbresolver
+// and the plugin on a pool of one connection.
+func resolverOnePool(t *testing.T, kind testdb.Kind, parent *Parent) *gorm.DB {
+	t.Helper()
+	db := testdb.Open(t, kind)
+	if err := db.AutoMigrate(&Parent{}, &Child{}, &Toy{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Create(parent).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Use(dbresolver.Register(dbresolver.Config{})); err != nil {
+		t.Fatal(err)
+	}
+	db, _, _ = installOn(t, db, func(c *sessionplugin.Config) {
+		c.PoolSize, c.MaxOverflow, c.PoolTimeout = 1, 0, 300*time.Millisecond
+	})
+	return db
+}
+
 // Two levels down (a Preload inside a Preload), the nested read still
 // finds the connection the outermost statement holds.
 func TestNestedPreloadWithDBResolverOnePool(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, kind testdb.Kind) {
-		db := testdb.Open(t, kind)
-		if err := db.AutoMigrate(&Parent{}, &Child{}, &Toy{}); err != nil {
-			t.Fatal(err)
-		}
-		db.Create(&Parent{Children: []Child{{Toys: []Toy{{}, {}}}, {}}})
-		if err := db.Use(dbresolver.Register(dbresolver.Config{})); err != nil {
-			t.Fatal(err)
-		}
-		db, _, _ = installOn(t, db, func(c *sessionplugin.Config) {
-			c.PoolSize, c.MaxOverflow, c.PoolTimeout = 1, 0, 300*time.Millisecond
-		})
+		db := resolverOnePool(t, kind, &Parent{Children: []Child{{Toys: []Toy{{}, {}}}, {}}})
 		var ps []Parent
 		if err := db.Preload("Children.Toys").Find(&ps).Error; err != nil || len(ps) != 1 || len(ps[0].Children) != 2 {
 			t.Fatalf("Preload = %+v, %v", ps, err)
